@@ -1,0 +1,225 @@
+"""create_app(): routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from psycopg import InterfaceError as PsycopgInterfaceError
+from psycopg import OperationalError as PsycopgOperationalError
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from collection_cases import __version__
+from collection_cases.body import REQUEST_MODELS, json_response
+from collection_cases.cases.router import router as cases_router
+from collection_cases.config import Settings, get_settings
+from collection_cases.db import create_engine
+from collection_cases.errors import (
+    ApiError,
+    MethodNotAllowed,
+    NotFound,
+    ParameterUnknown,
+    ServiceUnavailable,
+    from_validation_errors,
+    printable,
+)
+from collection_cases.middleware import RequestContextMiddleware
+from collection_cases.openapi_docs import ErrorResponse
+
+log = logging.getLogger("collection_cases")
+
+API_DESCRIPTION = """
+The Collection Cases API: submit a debt to a licensed collection partner and follow it to its
+end. Authenticate with `Authorization: Bearer sk_test_...` (or HTTP Basic with the key as user
+name). Every error answers `{"error": {"type", "code", "message", "param", "doc_url"}}` and every
+response carries a `Request-Id` header.
+"""
+
+
+def _query_aliases(dependant: Any) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_aliases(sub)
+    return names
+
+
+def _allowed_query(route: Any) -> frozenset[str]:
+    # Computed once per route from its declared parameters (static config, not state).
+    allowed = getattr(route, "_allowed_query", None)
+    if allowed is None:
+        allowed = frozenset(_query_aliases(route.dependant))
+        route._allowed_query = allowed
+    return allowed
+
+
+async def reject_unknown_query(request: Request) -> None:
+    if not request.scope.get("query_string"):
+        return
+    allowed = _allowed_query(request.scope["route"])
+    for key in request.query_params:
+        if key not in allowed:
+            name = printable(key, 100)
+            raise ParameterUnknown(f"Received unknown parameter: {name}.", param=name)
+
+
+def _is_outage(exc: Exception) -> bool:
+    """The database cannot serve us now (down, unreachable, pool exhausted, timed out)."""
+    if isinstance(exc, sa_exc.TimeoutError | PsycopgOperationalError | PsycopgInterfaceError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc.orig, PsycopgOperationalError | PsycopgInterfaceError
+        )
+    return False
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return from_validation_errors(list(exc.errors())).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        where = f"{request.method} {printable(request.url.path, 200)}"
+        if exc.status_code == 404:
+            return NotFound(f"Unrecognized request URL ({where}).", code="url_invalid").response()
+        if exc.status_code == 405:
+            return MethodNotAllowed(f"Method not allowed for this URL ({where}).").response()
+        error = ApiError(str(exc.detail))
+        error.status_code = exc.status_code
+        error.type = "invalid_request_error" if exc.status_code < 500 else "api_error"
+        return error.response()
+
+    async def _database(request: Request, exc: Exception) -> Response:
+        if _is_outage(exc):
+            log.warning(
+                "database unavailable",
+                extra={"fields": {"request_id": request.state.request_id, "error": repr(exc)}},
+            )
+            return ServiceUnavailable(
+                "The database is unreachable right now; the request was not applied. "
+                "Safe to retry.",
+                headers={"Retry-After": "1"},
+            ).response()
+        raise exc
+
+    for exc_type in (sa_exc.DBAPIError, sa_exc.TimeoutError, PsycopgOperationalError):
+        app.add_exception_handler(exc_type, _database)
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["Operations"])
+
+    @router.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="The database is reachable",
+        responses={503: {"model": ErrorResponse, "description": "Database unreachable"}},
+    )
+    async def readyz(request: Request) -> Response:
+        engine: AsyncEngine = request.app.state.read_engine
+        try:
+            async with asyncio.timeout(3):
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception:  # any failure to reach the database means not ready
+            return ServiceUnavailable("The database is not reachable.").response()
+        return json_response({"status": "ok"})
+
+    return router
+
+
+def _custom_openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    ref = "#/components/schemas/{model}"
+    for name, model in REQUEST_MODELS.items():
+        body = model.model_json_schema(ref_template=ref, mode="validation")
+        for def_name, definition in body.pop("$defs", {}).items():
+            components.setdefault(def_name, definition)
+        components[name] = body
+    # FastAPI's default 422 body never appears on the wire: document ours instead.
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                content = responses["422"].get("content", {}).get("application/json", {})
+                if "HTTPValidationError" in str(content.get("schema", {})):
+                    responses["422"] = {
+                        "description": "A well-formed value that breaks a field rule",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorResponse"}
+                            }
+                        },
+                    }
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components.setdefault("ErrorResponse", ErrorResponse.model_json_schema(ref_template=ref))
+    for def_name, definition in components["ErrorResponse"].pop("$defs", {}).items():
+        components.setdefault(def_name, definition)
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.engine = engine or create_engine(settings)
+        app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            yield
+        finally:
+            if own_engine:
+                await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Collection Cases API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
+    )
+    app.state.settings = settings
+    if engine is not None:
+        app.state.engine = engine
+        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    _install_error_handlers(app)
+    app.include_router(_health_router())
+    app.include_router(cases_router)
+    app.add_middleware(RequestContextMiddleware, max_json_body_bytes=settings.max_json_body_bytes)
+    app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def build_app() -> FastAPI:
+    """Entry point for uvicorn (also in each worker process): settings from the environment."""
+    from collection_cases import logs
+
+    settings = get_settings()
+    logs.configure(settings.log_level)
+    return create_app(settings)

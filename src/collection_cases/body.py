@@ -1,0 +1,65 @@
+"""Request bodies and responses: strict JSON in, orjson out."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+
+from collection_cases.errors import (
+    InvalidRequestError,
+    UnsupportedMediaType,
+    from_validation_errors,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+# Models whose schemas /openapi.json must carry as request bodies (see app.custom_openapi).
+REQUEST_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def json_request(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for a route whose body we parse ourselves."""
+    REQUEST_MODELS[model.__name__] = model
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
+        }
+    }
+
+
+async def parse_json(request: Request, model: type[M]) -> M:
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            "Send the request body as JSON with 'Content-Type: application/json'"
+            f" (got '{media_type or 'none'}')."
+        )
+    raw = await request.body()
+    if not raw.strip():
+        raise InvalidRequestError("The request body is empty; expected a JSON object.")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_errors(exc.errors(include_url=False)) from None
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+
+def list_envelope(data: list[Any], *, has_more: bool, url: str) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}

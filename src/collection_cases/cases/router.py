@@ -1,0 +1,103 @@
+"""HTTP routes of the collection_case resource (the documented core API)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from collection_cases.accounts.dependencies import ReadAccount, WriteAccount
+from collection_cases.body import json_request, json_response, list_envelope, parse_json
+from collection_cases.cases import service as cases
+from collection_cases.cases.schemas import (
+    CaseStatus,
+    CollectionCase,
+    CollectionCaseCreate,
+    CollectionCaseList,
+    DebtorType,
+)
+from collection_cases.db import ReadConn, WriteConn
+from collection_cases.errors import ValidationFailed
+from collection_cases.openapi_docs import error_responses
+from collection_cases.pagination import ListParams, list_params
+from collection_cases.validation import country_code
+
+router = APIRouter(prefix="/v1/collection_cases", tags=["Collection Cases"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CollectionCase,
+    summary="Create a collection case",
+    openapi_extra=json_request(CollectionCaseCreate),
+    responses=error_responses(400, 403, 413, 415, 422),
+)
+async def create_collection_case(
+    request: Request, conn: WriteConn, principal: WriteAccount
+) -> Response:
+    params = await parse_json(request, CollectionCaseCreate)
+    case = await cases.create_case(
+        conn, principal=principal, params=params, request_id=request.state.request_id
+    )
+    return json_response(case, status_code=201)
+
+
+@router.get(
+    "",
+    response_model=CollectionCaseList,
+    summary="List collection cases",
+    responses=error_responses(400, 403, 422),
+)
+async def list_collection_cases(
+    conn: ReadConn,
+    principal: ReadAccount,
+    page: Annotated[ListParams, Depends(list_params)],
+    status: Annotated[CaseStatus | None, Query()] = None,
+    debtor_country: Annotated[str | None, Query(max_length=10)] = None,
+    debtor_type: Annotated[DebtorType | None, Query()] = None,
+) -> Response:
+    if debtor_country is not None:
+        try:
+            debtor_country = country_code(debtor_country)
+        except ValueError as exc:
+            raise ValidationFailed(f"Invalid debtor_country: {exc}.", param="debtor_country")
+    rows, has_more = await cases.list_cases(
+        conn,
+        principal=principal,
+        params=page,
+        status=status,
+        debtor_country=debtor_country,
+        debtor_type=debtor_type,
+    )
+    return json_response(
+        list_envelope([cases.render(r) for r in rows], has_more=has_more, url=router.prefix)
+    )
+
+
+@router.get(
+    "/ref/{reference}",
+    response_model=CollectionCase,
+    summary="Retrieve a collection case by its reference (case-insensitive)",
+    responses=error_responses(403, 404),
+)
+async def retrieve_collection_case_by_reference(
+    reference: Annotated[str, Path(description="8 characters, e.g. Q8OAXF3W")],
+    conn: ReadConn,
+    principal: ReadAccount,
+) -> Response:
+    case = await cases.get_case_by_reference(conn, principal=principal, reference=reference)
+    return json_response(case)
+
+
+@router.get(
+    "/{case_id}",
+    response_model=CollectionCase,
+    summary="Retrieve a collection case",
+    responses=error_responses(403, 404),
+)
+async def retrieve_collection_case(
+    case_id: Annotated[str, Path(description="dc_...")], conn: ReadConn, principal: ReadAccount
+) -> Response:
+    return json_response(await cases.get_case(conn, principal=principal, case_id=case_id))

@@ -1,0 +1,141 @@
+"""Request and response shapes of the collection_case resource."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field, StrictInt, ValidationInfo, field_validator
+
+from collection_cases.validation import (
+    Country,
+    Currency,
+    DueDate,
+    Email,
+    Metadata,
+    Name,
+    ShortText,
+    StrictModel,
+    Text100,
+    Text255,
+    phone_is_possible,
+)
+
+DebtorType = Literal["company", "private"]
+CaseStatus = Literal["pending_verification", "needs_details", "active", "paused", "closed"]
+MAX_AMOUNT = 999_999_999_999
+
+
+class AddressCreate(StrictModel):
+    line1: Name
+    line2: Text100 | None = None
+    city: Name
+    state: Text100 | None = None
+    postal_code: ShortText
+    country: Country
+
+
+class DebtorCreate(StrictModel):
+    # Field order matters: validators below read the fields declared before them.
+    type: DebtorType
+    name: Name
+    address: AddressCreate
+    country: Country | None = Field(
+        default=None, description="Defaults to address.country when omitted."
+    )
+    contact_person: Name | None = Field(default=None, description="Only for companies.")
+    email: Email | None = None
+    phone: Text100 | None = None
+
+    @field_validator("contact_person")
+    @classmethod
+    def _contact_person_for_companies(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type") == "private":
+            raise ValueError("is only accepted for debtors of type 'company'")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _possible_phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        address = info.data.get("address")
+        region = info.data.get("country") or (address.country if address else None)
+        if not phone_is_possible(value, region):
+            raise ValueError("is not a possible phone number; use international format (+49 ...)")
+        return value.strip()
+
+
+class CollectionCaseCreate(StrictModel):
+    """Body of POST /v1/collection_cases."""
+
+    amount_to_recover: StrictInt = Field(ge=1, le=MAX_AMOUNT)
+    currency: Currency
+    debtor: DebtorCreate
+    creditor_reference: Text255 | None = None
+    due_date: DueDate = Field(description="YYYY-MM-DD, not in the future")
+    metadata: Metadata | None = None
+
+
+# Response shapes: documentation of what the API returns (bodies are rendered directly).
+
+
+class Address(BaseModel):
+    line1: str
+    line2: str | None
+    city: str
+    state: str | None
+    postal_code: str
+    country: str
+
+
+class Debtor(BaseModel):
+    type: DebtorType
+    name: str
+    contact_person: str | None
+    email: str | None
+    phone: str | None
+    address: Address
+    country: str
+
+
+class CollectionPartnerSummary(BaseModel):
+    id: str
+    name: str
+    email: str
+    phone: str
+    site: str
+
+
+class CollectionCase(BaseModel):
+    """The collection_case object."""
+
+    id: str = Field(examples=["dc_019abf2e6a3b7c1d8e9f00112233aabb"])
+    object: Literal["collection_case"]
+    reference: str = Field(examples=["Q8OAXF3W"])
+    status: CaseStatus
+    close_code: str | None
+    amount_to_recover: int
+    remainder: int
+    currency: str = Field(examples=["eur"])
+    debtor: Debtor
+    collection_partner: CollectionPartnerSummary | None
+    requirements: list[str] = Field(
+        description="What must be supplied before a needs_details case can proceed."
+    )
+    creditor_reference: str | None
+    due_date: int = Field(description="Unix time of 00:00 UTC on the due date")
+    is_test: bool
+    metadata: dict[str, str]
+    created: int
+
+
+class CollectionCaseList(BaseModel):
+    object: Literal["list"]
+    data: list[CollectionCase]
+    has_more: bool
+    url: str
+
+
+def unix_date(value: date) -> int:
+    return (value - date(1970, 1, 1)).days * 86400

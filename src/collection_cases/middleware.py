@@ -1,0 +1,123 @@
+"""The outermost ASGI layer: request ids, body size limits, access log, last-resort errors."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from collection_cases.errors import ApiError, InternalError, PayloadTooLarge
+
+log = logging.getLogger("collection_cases.access")
+error_log = logging.getLogger("collection_cases.error")
+
+
+class BodyTooLarge(PayloadTooLarge):
+    pass
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_json_body_bytes: int) -> None:
+        self.app = app
+        self.max_json_body_bytes = max_json_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(12)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": 500, "started": False}
+        header_id = request_id.encode()
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                message["headers"] = [*message.get("headers", []), (b"request-id", header_id)]
+            await send(message)
+
+        limit = self._limit(scope)
+        if limit is not None:
+            declared = _content_length(scope)
+            if declared is not None and declared > limit:
+                await self._error(send_wrapper, BodyTooLarge(_too_large(limit)), request_id)
+                self._log(scope, request_id, 413, started)
+                return
+            receive = _limited(receive, limit)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # the last resort: never a traceback to the client
+            if isinstance(exc, ApiError):
+                error: ApiError = exc
+            else:
+                error_log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+                error = InternalError("An unexpected error occurred; it has been logged.")
+            if not status_holder["started"]:
+                await self._error(send_wrapper, error, request_id)
+        finally:
+            self._log(scope, request_id, status_holder["status"], started)
+
+    def _limit(self, scope: Scope) -> int | None:
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return None
+        for name, value in scope["headers"]:
+            if name == b"content-type" and value.lower().startswith(b"multipart/"):
+                return None  # uploads enforce their own limit while streaming
+        return self.max_json_body_bytes
+
+    async def _error(self, send: Send, error: ApiError, request_id: str) -> None:
+        response = error.response()
+        await response({"type": "http"}, _empty_receive, send)
+
+    def _log(self, scope: Scope, request_id: str, status: int, started: float) -> None:
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+            },
+        )
+
+
+def _too_large(limit: int) -> str:
+    return f"The request body is larger than the {limit} bytes allowed."
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(_too_large(limit))
+        return message
+
+    return wrapped
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}

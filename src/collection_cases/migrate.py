@@ -1,0 +1,59 @@
+"""Applying migrations: under an advisory lock, from a checkout or an installed wheel."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool, text
+
+from collection_cases.db import normalize_url
+
+# Any fixed 64-bit number: every process that migrates takes this lock first.
+MIGRATION_LOCK_ID = 0x636F6C6C63617365  # "collcase"
+
+
+def script_location() -> Path:
+    shipped = resources.files("collection_cases") / "migrations"
+    if shipped.is_dir():  # installed wheel: migrations/ is packaged inside collection_cases
+        return Path(str(shipped))
+    checkout = Path(__file__).resolve().parents[2] / "migrations"
+    if checkout.is_dir():
+        return checkout
+    raise RuntimeError("migrations directory not found")
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location()))
+    return cfg
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the schema to `revision`; concurrent callers wait for each other, then no-op."""
+    engine = create_engine(normalize_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def current_revision(database_url: str) -> str | None:
+    engine = create_engine(normalize_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,0 +1,11 @@
+"""Every table's model, imported in one place so the metadata (and Alembic) sees them all."""
+
+from collection_cases.accounts.models import Account, ApiKey
+from collection_cases.cases.models import CollectionCase
+from collection_cases.db import Base
+from collection_cases.events.models import Event
+from collection_cases.partners.models import CollectionPartner
+
+metadata = Base.metadata
+
+__all__ = ["Account", "ApiKey", "CollectionCase", "CollectionPartner", "Event", "metadata"]
