@@ -17,7 +17,7 @@ DATABASE_NAME = "collection_cases"
 log = logging.getLogger("collection_cases.embedded")
 
 
-def start(data_dir: Path, database: str = DATABASE_NAME) -> str:
+def start(data_dir: Path, database: str = DATABASE_NAME, *, cleanup: str = "stop") -> str:
     """Start (or join) the server under data_dir and return a URL for `database` on it."""
     # platformdirs warns that XDG_RUNTIME_DIR is unset (servers, CI); its fallback is fine.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -26,7 +26,7 @@ def start(data_dir: Path, database: str = DATABASE_NAME) -> str:
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir / "postgres", cleanup_mode="stop")
+    server = get_server(data_dir / "postgres", cleanup_mode=cleanup)
     ensure_database(server.get_uri("postgres"), database)
     return str(server.get_uri(database))
 

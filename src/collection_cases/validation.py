@@ -67,7 +67,9 @@ def phone_is_possible(value: str, region: str | None) -> bool:
         number = phonenumbers.parse(value, None if value.startswith("+") else region)
     except phonenumbers.NumberParseException:
         return False
-    return phonenumbers.is_possible_number(number)
+    # Some plans (DE) deem two-digit local numbers "possible"; no debtor is reachable on one.
+    digits = len(str(number.country_code)) + len(str(number.national_number))
+    return digits >= 7 and phonenumbers.is_possible_number(number)
 
 
 def _due_date(value: str) -> date:

@@ -108,9 +108,7 @@ async def create_case(
         "debtor_type": debtor["type"],
         "debtor_country": debtor["country"],
         "collection_partner_id": partner["id"] if partner else None,
-        "collection_partner": (
-            {k: partner[k] for k in _PARTNER_KEYS} if partner else None
-        ),
+        "collection_partner": ({k: partner[k] for k in _PARTNER_KEYS} if partner else None),
         "requirements": verification.requirements,
         "creditor_reference": params.creditor_reference,
         "due_date": params.due_date,

@@ -1,0 +1,104 @@
+"""API keys: bearer and basic auth, modes, restricted and publishable keys, hashing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from sqlalchemy import text
+
+from collection_cases.accounts import service as accounts
+from tests.factories import auth, case_body, make_case
+
+URL = "/v1/collection_cases"
+
+
+class TestAuthentication:
+    async def test_missing_key_401(self, client):
+        response = await client.get(URL)
+        assert response.status_code == 401
+        error = response.json()["error"]
+        assert error["type"] == "authentication_error"
+        assert error["code"] == "api_key_missing"
+        assert response.headers["request-id"].startswith("req_")
+
+    @pytest.mark.parametrize(
+        "header",
+        [
+            "Bearer sk_test_doesnotexist000000000000",
+            "Bearer not-a-key",
+            "Bearer ",
+            "Token sk_test_abc",
+            "Basic !!!notbase64",
+            "Bearer sk_test_" + "a" * 5000,
+        ],
+    )
+    async def test_invalid_key_401(self, client, header):
+        response = await client.get(URL, headers={"Authorization": header})
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "authentication_error"
+
+    async def test_basic_auth_with_key_as_user(self, client, account):
+        token = base64.b64encode(f"{account.sk_test}:".encode()).decode()
+        response = await client.get(URL, headers={"Authorization": f"Basic {token}"})
+        assert response.status_code == 200
+
+    async def test_revoked_key_401(self, client, account, engine):
+        async with engine.begin() as conn:
+            key_id = (
+                await conn.execute(
+                    text("SELECT id FROM api_keys WHERE key_hash=:h"),
+                    {"h": accounts.hash_key(account.sk_test)},
+                )
+            ).scalar_one()
+            assert await accounts.revoke_key(conn, key_id)
+        response = await client.get(URL, headers=account.headers)
+        assert response.status_code == 401
+
+    async def test_keys_stored_only_as_hashes(self, account, engine):
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT * FROM api_keys WHERE account_id=:a"), {"a": account.id}
+                )
+            ).all()
+        dumped = repr([tuple(r) for r in rows])
+        assert account.sk_test not in dumped
+        assert hashlib.sha256(account.sk_test.encode()).hexdigest() in dumped
+
+
+class TestPermissions:
+    async def test_restricted_key_reads(self, client, account):
+        case = await make_case(client, account)
+        response = await client.get(f"{URL}/{case['id']}", headers=auth(account.rk_test))
+        assert response.status_code == 200
+        listed = await client.get(URL, headers=auth(account.rk_test))
+        assert [c["id"] for c in listed.json()["data"]] == [case["id"]]
+
+    async def test_restricted_key_cannot_write(self, client, account, engine):
+        response = await client.post(URL, json=case_body(), headers=auth(account.rk_test))
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "permission_denied"
+        async with engine.connect() as conn:
+            count = (
+                await conn.execute(
+                    text("SELECT count(*) FROM collection_cases WHERE account_id=:a"),
+                    {"a": account.id},
+                )
+            ).scalar_one()
+        assert count == 0
+
+    async def test_restricted_live_key_sees_live_only(self, client, account):
+        live = await make_case(client, account, key=account.sk_live)
+        await make_case(client, account)
+        listed = await client.get(URL, headers=auth(account.rk_live))
+        assert [c["id"] for c in listed.json()["data"]] == [live["id"]]
+
+    async def test_publishable_key_cannot_read_debtor_data(self, client, account):
+        case = await make_case(client, account)
+        for path in (URL, f"{URL}/{case['id']}", f"{URL}/ref/{case['reference']}"):
+            response = await client.get(path, headers=auth(account.pk_test))
+            assert response.status_code == 403, path
+        response = await client.post(URL, json=case_body(), headers=auth(account.pk_test))
+        assert response.status_code == 403

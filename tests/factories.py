@@ -1,0 +1,95 @@
+"""Test data, created through the same service code the product uses."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from collection_cases.accounts import service as accounts
+
+DOCUMENTED_CASE: dict[str, Any] = {
+    "amount_to_recover": 360000,
+    "currency": "eur",
+    "debtor": {
+        "type": "private",
+        "name": "John Smith",
+        "email": "john.smith@example.com",
+        "phone": "+49 170 1234567",
+        "address": {
+            "line1": "Friedrichstraße 123",
+            "city": "Berlin",
+            "postal_code": "10117",
+            "country": "DE",
+        },
+    },
+    "creditor_reference": "INV-2024-0892",
+    "due_date": "2024-11-01",
+}
+
+
+def case_body(**overrides: Any) -> dict[str, Any]:
+    """The documented request body, with dotted-path overrides (debtor.address.city=...)."""
+    body = copy.deepcopy(DOCUMENTED_CASE)
+    for path, value in overrides.items():
+        *parents, leaf = path.split("__")
+        target = body
+        for p in parents:
+            target = target[p]
+        if value is _DELETE:
+            target.pop(leaf, None)
+        else:
+            target[leaf] = value
+    return body
+
+
+_DELETE = object()
+DELETE = _DELETE
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class Account:
+    id: int
+    name: str
+    sk_test: str
+    sk_live: str
+    rk_test: str
+    rk_live: str
+    pk_test: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth(self.sk_test)
+
+
+async def make_account(engine: AsyncEngine, name: str | None = None) -> Account:
+    name = name or f"acct-{secrets.token_hex(6)}"
+    async with engine.begin() as conn:
+        account_id = await accounts.get_or_create_account(conn, name)
+        keys = {}
+        for label, kind, is_test in (
+            ("sk_test", "secret", True),
+            ("sk_live", "secret", False),
+            ("rk_test", "restricted", True),
+            ("rk_live", "restricted", False),
+            ("pk_test", "publishable", True),
+        ):
+            keys[label] = await accounts.create_key(
+                conn, account_id=account_id, kind=kind, is_test=is_test
+            )
+    return Account(id=account_id, name=name, **keys)
+
+
+async def make_case(client: Any, account: Account, *, key: str | None = None, **overrides: Any):  # type: ignore[no-untyped-def]
+    response = await client.post(
+        "/v1/collection_cases", json=case_body(**overrides), headers=auth(key or account.sk_test)
+    )
+    assert response.status_code == 201, response.text
+    return response.json()

@@ -1,0 +1,90 @@
+"""Platform behaviour: error shape for routing errors, request ids, health, OpenAPI."""
+
+from __future__ import annotations
+
+from tests.factories import make_case
+
+
+class TestRoutingErrors:
+    async def test_unknown_path_404_in_documented_shape(self, client, account):
+        response = await client.get("/v1/nothing_here", headers=account.headers)
+        assert response.status_code == 404
+        error = response.json()["error"]
+        assert set(error) == {"type", "code", "message", "param", "doc_url"}
+        assert error["type"] == "invalid_request_error"
+        assert "/v1/nothing_here" in error["message"]
+        assert response.headers["request-id"].startswith("req_")
+
+    async def test_wrong_method_405(self, client, account):
+        response = await client.delete("/v1/collection_cases", headers=account.headers)
+        assert response.status_code == 405
+        assert response.json()["error"]["code"] == "method_not_allowed"
+
+    async def test_request_ids_are_unique(self, client, account):
+        a = await client.get("/healthz")
+        b = await client.get("/v1/collection_cases", headers=account.headers)
+        assert a.headers["request-id"] != b.headers["request-id"]
+
+    async def test_no_framework_422_body_anywhere(self, client, account):
+        response = await client.get("/v1/collection_cases?limit=x", headers=account.headers)
+        assert "detail" not in response.json()
+        assert set(response.json()) == {"error"}
+
+
+class TestHealth:
+    async def test_healthz(self, client):
+        response = await client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+    async def test_readyz(self, client):
+        response = await client.get("/readyz")
+        assert response.status_code == 200
+
+
+class TestOpenAPI:
+    async def test_describes_served_routes_and_errors(self, client):
+        spec = (await client.get("/openapi.json")).json()
+        paths = spec["paths"]
+        assert set(paths) >= {
+            "/v1/collection_cases",
+            "/v1/collection_cases/{case_id}",
+            "/v1/collection_cases/ref/{reference}",
+            "/healthz",
+            "/readyz",
+        }
+        create = paths["/v1/collection_cases"]["post"]
+        assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/CollectionCaseCreate"
+        )
+        assert "201" in create["responses"]
+        assert create["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/ErrorResponse"
+        )
+        schemas = spec["components"]["schemas"]
+        assert "CollectionCaseCreate" in schemas and "DebtorCreate" in schemas
+        assert "HTTPValidationError" not in schemas
+        assert "HTTPValidationError" not in str(spec)
+        params = {p["name"] for p in paths["/v1/collection_cases"]["get"]["parameters"]}
+        assert {
+            "status",
+            "debtor_country",
+            "debtor_type",
+            "limit",
+            "starting_after",
+            "ending_before",
+            "created[gte]",
+            "created[lte]",
+        } <= params
+        assert spec["components"]["securitySchemes"]
+
+    async def test_docs_page(self, client):
+        response = await client.get("/docs")
+        assert response.status_code == 200
+        assert "swagger" in response.text.lower()
+
+    async def test_schema_matches_real_response(self, client, account):
+        spec = (await client.get("/openapi.json")).json()
+        documented = set(spec["components"]["schemas"]["CollectionCase"]["properties"])
+        case = await make_case(client, account)
+        assert set(case) == documented
