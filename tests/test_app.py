@@ -62,7 +62,8 @@ class TestOpenAPI:
             "/ErrorResponse"
         )
         schemas = spec["components"]["schemas"]
-        assert "CollectionCaseCreate" in schemas and "DebtorCreate" in schemas
+        assert "CollectionCaseCreate" in schemas
+        assert "DebtorCreate" in schemas
         assert "HTTPValidationError" not in schemas
         assert "HTTPValidationError" not in str(spec)
         params = {p["name"] for p in paths["/v1/collection_cases"]["get"]["parameters"]}

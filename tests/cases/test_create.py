@@ -19,9 +19,11 @@ class TestCreateDocumentedSample:
         assert response.status_code == 201
         case = response.json()
         assert case["object"] == "collection_case"
-        assert case["id"].startswith("dc_") and len(case["id"]) == 35
+        assert case["id"].startswith("dc_")
+        assert len(case["id"]) == 35
         assert ids.decode("dc", case["id"]).version == 7
-        assert len(case["reference"]) == 8 and case["reference"].isalnum()
+        assert len(case["reference"]) == 8
+        assert case["reference"].isalnum()
         assert case["reference"] == case["reference"].upper()
         assert case["status"] == "active"
         assert case["close_code"] is None

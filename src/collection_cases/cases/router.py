@@ -62,7 +62,9 @@ async def list_collection_cases(
         try:
             debtor_country = country_code(debtor_country)
         except ValueError as exc:
-            raise ValidationFailed(f"Invalid debtor_country: {exc}.", param="debtor_country")
+            raise ValidationFailed(
+                f"Invalid debtor_country: {exc}.", param="debtor_country"
+            ) from None
     rows, has_more = await cases.list_cases(
         conn,
         principal=principal,

@@ -1,0 +1,226 @@
+"""End to end: real `collection-cases serve` processes, driven with curl as the docs show."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from collection_cases import migrate
+from collection_cases.config import DEMO_KEY
+from tests.factories import case_body
+
+pytestmark = pytest.mark.e2e
+
+DOCS = Path(__file__).parent / "data" / "collection_cases_docs.txt"
+CLI = str(Path(sys.executable).with_name("collection-cases"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited early: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("serve did not become healthy")
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
+
+
+def serve(port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def docs_curl_commands() -> list[str]:
+    """Every curl command on the documented page, cut where the command ends."""
+    text = DOCS.read_text()
+    commands = []
+    for match in re.finditer(r"curl ", text):
+        i, quote, out = match.start(), None, []
+        while i < len(text):
+            ch = text[i]
+            if quote:
+                out.append(ch)
+                if ch == quote:
+                    quote = None
+                    nxt = text[i + 1] if i + 1 < len(text) else "\n"
+                    if nxt not in " \n\\":  # docs glue the next heading onto the quote
+                        break
+            elif ch in "'\"":
+                quote = ch
+                out.append(ch)
+            elif ch == "\\" and text[i + 1 : i + 2] == "\n":
+                out.append(" ")
+                i += 1
+            elif ch == "\n":
+                break
+            else:
+                out.append(ch)
+            i += 1
+        commands.append("".join(out).strip())
+    return commands
+
+
+def run_curl(command: str, base: str, replacements: dict[str, str]) -> dict:
+    command = command.replace("https://api.casapay.com", base)
+    for old, new in replacements.items():
+        command = command.replace(old, new)
+    result = subprocess.run(
+        ["bash", "-c", command + " -sS -w '\\n%{http_code}'"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    body, _, status = result.stdout.rpartition("\n")
+    return {"status": int(status), "body": json.loads(body)}
+
+
+@pytest.fixture
+def fresh_database(pg_server_url: str) -> Iterator[str]:
+    name = f"cc_e2e_{secrets.token_hex(4)}"
+    admin = make_url(pg_server_url).set(database="postgres", drivername="postgresql")
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_docs_page_has_the_seed_commands() -> None:
+    commands = docs_curl_commands()
+    assert len(commands) == 5
+    assert commands[0].startswith("curl https://api.casapay.com/v1/collection_cases ")
+
+
+def test_two_processes_start_together_on_an_empty_database(fresh_database: str) -> None:
+    env = {**os.environ, "DATABASE_URL": fresh_database, "COLLECTION_CASES_LOG_LEVEL": "warning"}
+    ports = [free_port(), free_port()]
+    procs = [serve(p, env) for p in ports]
+    try:
+        for port, proc in zip(ports, procs, strict=True):
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
+        assert migrate.current_revision(fresh_database) == migrate.head_revision()
+        # No demo key on an external database: the operator creates keys.
+        r = httpx.get(
+            f"http://127.0.0.1:{ports[0]}/v1/collection_cases",
+            headers={"Authorization": f"Bearer {DEMO_KEY}"},
+        )
+        assert r.status_code == 401
+        created = subprocess.run(
+            [CLI, "keys", "create", "--account", "ops-test"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        key = created.stdout.strip()
+        assert key.startswith("sk_test_")
+        headers = {"Authorization": f"Bearer {key}"}
+        case = httpx.post(
+            f"http://127.0.0.1:{ports[0]}/v1/collection_cases", json=case_body(), headers=headers
+        ).json()
+        fetched = httpx.get(
+            f"http://127.0.0.1:{ports[1]}/v1/collection_cases/{case['id']}", headers=headers
+        )
+        assert fetched.json() == case
+        readonly = subprocess.run(
+            [CLI, "keys", "create", "--account", "ops-test", "--read-only", "--live"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert readonly.startswith("rk_live_")
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+def test_docs_curl_commands_on_the_embedded_default() -> None:
+    """`serve` with no DATABASE_URL: embedded PostgreSQL, demo key, docs pasted as they are."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    data_dir = Path(tempfile.mkdtemp(prefix="cc-e2e-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = serve(port, env, "--data-dir", str(data_dir))
+    try:
+        wait_healthy(base, proc, timeout=90)
+        commands = [c for c in docs_curl_commands() if " -F " not in c]
+        create, retrieve, by_ref, listing = commands
+        created = run_curl(create, base, {})
+        assert created["status"] == 201
+        case = created["body"]
+        assert case["status"] == "active"
+        assert case["collection_partner"]["name"] == "CollectMax GmbH"
+        assert case["due_date"] == 1730419200
+        ids = {"dc_a1b2c3d4": case["id"], "Q8OAXF3W": case["reference"]}
+        assert run_curl(retrieve, base, ids) == {"status": 200, "body": case}
+        assert run_curl(by_ref, base, ids) == {"status": 200, "body": case}
+        listed = run_curl(listing, base, ids)
+        assert listed["status"] == 200
+        assert listed["body"]["data"][0] == case
+
+        # The CLI works beside the running server, on the same embedded database.
+        created_key = subprocess.run(
+            [CLI, "keys", "create", "--account", "second", "--data-dir", str(data_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        other = httpx.get(
+            f"{base}/v1/collection_cases", headers={"Authorization": f"Bearer {created_key}"}
+        )
+        assert other.status_code == 200
+        assert other.json()["data"] == []
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    finally:
+        output = stop(proc)
+    assert f"http://127.0.0.1:{port}" in output
+    assert DEMO_KEY in output
+    # The embedded database stopped with the server that started it.
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+    shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,0 +1,116 @@
+"""A database outage answers 503 in the documented shape, and the service recovers by itself.
+
+The app talks to PostgreSQL through a TCP proxy the test controls: closing it cuts every
+connection (as a crashed or restarted database would), reopening it brings the database back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from collection_cases.app import create_app
+from collection_cases.config import Settings
+from collection_cases.db import create_engine
+from tests.factories import case_body
+
+
+class Proxy:
+    def __init__(self, upstream: tuple[str, ...]) -> None:
+        self.upstream = upstream
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def _open_upstream(self):  # type: ignore[no-untyped-def]
+        if self.upstream[0] == "unix":
+            return await asyncio.open_unix_connection(self.upstream[1])
+        return await asyncio.open_connection(self.upstream[1], int(self.upstream[2]))
+
+    async def _pipe(self, reader, writer) -> None:  # type: ignore[no-untyped-def]
+        with contextlib.suppress(Exception):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _handle(self, reader, writer) -> None:  # type: ignore[no-untyped-def]
+        up_reader, up_writer = await self._open_upstream()
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        self.writers.clear()
+        await self.server.wait_closed()
+
+
+def _upstream(database_url: str) -> tuple[str, ...]:
+    url = make_url(database_url)
+    socket_dir = url.query.get("host")
+    if socket_dir:
+        return ("unix", f"{socket_dir}/.s.PGSQL.{url.port or 5432}")
+    return ("tcp", url.host or "127.0.0.1", str(url.port or 5432))
+
+
+@pytest.fixture
+async def proxied(database_url: str, account):  # type: ignore[no-untyped-def]
+    proxy = Proxy(_upstream(database_url))
+    await proxy.start()
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port, query={})
+    settings = Settings(
+        database_url=url.render_as_string(hide_password=False), db_pool_size=2, db_connect_timeout=2
+    )
+    engine = create_engine(settings)
+    app = create_app(settings, engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield proxy, client
+    with contextlib.suppress(Exception):
+        await proxy.stop()
+    await engine.dispose()
+
+
+class TestDatabaseOutage:
+    async def test_503_while_down_then_recovers(self, proxied, account):
+        proxy, client = proxied
+        url = "/v1/collection_cases"
+        assert (await client.get(url, headers=account.headers)).status_code == 200
+
+        await proxy.stop()
+        for request in (
+            client.get(url, headers=account.headers),
+            client.post(url, json=case_body(), headers=account.headers),
+            client.get("/readyz"),
+        ):
+            async with asyncio.timeout(10):
+                response = await request
+            assert response.status_code == 503, response.text
+            error = response.json()["error"]
+            assert error["type"] == "api_error"
+            assert response.headers["request-id"].startswith("req_")
+        assert (await client.get("/healthz")).status_code == 200
+
+        await proxy.start()
+        statuses = []
+        for _ in range(10):
+            response = await client.post(url, json=case_body(), headers=account.headers)
+            statuses.append(response.status_code)
+            if response.status_code == 201:
+                break
+            await asyncio.sleep(0.5)
+        assert statuses[-1] == 201, statuses
+        listed = await client.get(url, headers=account.headers)
+        assert listed.status_code == 200
+        assert len(listed.json()["data"]) == 1
