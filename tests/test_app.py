@@ -89,3 +89,20 @@ class TestOpenAPI:
         documented = set(spec["components"]["schemas"]["CollectionCase"]["properties"])
         case = await make_case(client, account)
         assert set(case) == documented
+
+
+class TestBugs:
+    async def test_unexpected_error_is_500_without_traceback(self, client, account, monkeypatch):
+        from collection_cases.cases import service
+
+        async def broken(*args, **kwargs):
+            raise RuntimeError("secret internals")
+
+        monkeypatch.setattr(service, "get_case", broken)
+        response = await client.get("/v1/collection_cases/dc_x", headers=account.headers)
+        assert response.status_code == 500
+        error = response.json()["error"]
+        assert error["type"] == "api_error"
+        assert "secret internals" not in response.text
+        assert "Traceback" not in response.text
+        assert response.headers["request-id"].startswith("req_")
