@@ -100,3 +100,17 @@ async def other_account(engine: AsyncEngine) -> Account:
 @pytest.fixture(scope="session")
 def libpq_url(database_url: str) -> str:
     return _libpq(database_url)
+
+
+@pytest.fixture
+def fresh_database(pg_server_url: str) -> Iterator[str]:
+    """An empty database (no migrations) on the test server, dropped afterwards."""
+    name = f"cc_fresh_{secrets.token_hex(4)}"
+    admin = _libpq(_with_database(pg_server_url, "postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield _with_database(pg_server_url, name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from collection_cases.accounts import service as accounts
@@ -93,3 +94,12 @@ async def make_case(client: Any, account: Account, *, key: str | None = None, **
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def count_cases(engine: AsyncEngine, account: Account) -> int:
+    """Rows of the account's cases in the database, whatever the API says."""
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT count(*) FROM collection_cases WHERE account_id = :a"), {"a": account.id}
+        )
+        return int(result.scalar_one())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -13,14 +12,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from collection_cases import migrate
 from collection_cases.config import DEMO_KEY
@@ -114,18 +109,6 @@ def run_curl(command: str, base: str, replacements: dict[str, str]) -> dict:
     )
     body, _, status = result.stdout.rpartition("\n")
     return {"status": int(status), "body": json.loads(body)}
-
-
-@pytest.fixture
-def fresh_database(pg_server_url: str) -> Iterator[str]:
-    name = f"cc_e2e_{secrets.token_hex(4)}"
-    admin = make_url(pg_server_url).set(database="postgres", drivername="postgresql")
-    dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_docs_page_has_the_seed_commands() -> None:

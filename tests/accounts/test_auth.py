@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from collection_cases.accounts import service as accounts
-from tests.factories import auth, case_body, make_case
+from tests.factories import auth, case_body, count_cases, make_case
 
 URL = "/v1/collection_cases"
 
@@ -80,14 +80,7 @@ class TestPermissions:
         response = await client.post(URL, json=case_body(), headers=auth(account.rk_test))
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "permission_denied"
-        async with engine.connect() as conn:
-            count = (
-                await conn.execute(
-                    text("SELECT count(*) FROM collection_cases WHERE account_id=:a"),
-                    {"a": account.id},
-                )
-            ).scalar_one()
-        assert count == 0
+        assert await count_cases(engine, account) == 0
 
     async def test_restricted_live_key_sees_live_only(self, client, account):
         live = await make_case(client, account, key=account.sk_live)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from collection_cases import ids
-from tests.factories import DELETE, auth, case_body, make_case
+from tests.factories import DELETE, auth, case_body, count_cases, make_case
 
 URL = "/v1/collection_cases"
 
@@ -353,14 +353,7 @@ class TestCreateValidation:
 
     async def test_nothing_stored_on_validation_failure(self, client, account, engine):
         await client.post(URL, json=case_body(currency="xyz"), headers=account.headers)
-        async with engine.connect() as conn:
-            count = (
-                await conn.execute(
-                    text("SELECT count(*) FROM collection_cases WHERE account_id=:a"),
-                    {"a": account.id},
-                )
-            ).scalar_one()
-        assert count == 0
+        assert await count_cases(engine, account) == 0
 
 
 class TestCreateMalformedBodies:

@@ -44,9 +44,23 @@ async def test_added_partner_is_used_by_verification_then_removed(cli_env, capsy
     before = await client.post("/v1/collection_cases", json=body, headers=account.headers)
     assert before.json()["status"] == "pending_verification"
     code, out = await arun(
-        capsys, "partners", "add", "--id", "cp_partner_jp_01", "--name", "Tokyo Kaishu KK",
-        "--email", "cases@kaishu.jp", "--phone", "+81 3 9876 5432",
-        "--site", "https://kaishu.jp", "--countries", "jp", "--success-rate", "0.9",
+        capsys,
+        "partners",
+        "add",
+        "--id",
+        "cp_partner_jp_01",
+        "--name",
+        "Tokyo Kaishu KK",
+        "--email",
+        "cases@kaishu.jp",
+        "--phone",
+        "+81 3 9876 5432",
+        "--site",
+        "https://kaishu.jp",
+        "--countries",
+        "jp",
+        "--success-rate",
+        "0.9",
     )
     assert (code, out.strip()) == (0, "saved cp_partner_jp_01")
     try:
