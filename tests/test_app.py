@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.factories import make_case
 
 
@@ -14,6 +16,12 @@ class TestRoutingErrors:
         assert error["type"] == "invalid_request_error"
         assert "/v1/nothing_here" in error["message"]
         assert response.headers["request-id"].startswith("req_")
+
+    @pytest.mark.parametrize("path", ["/v1/collection_cases/", "/v1/collection_cases/ref/"])
+    async def test_trailing_slash_is_an_unknown_path(self, client, account, path):
+        response = await client.get(path, headers=account.headers)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "url_invalid"
 
     async def test_wrong_method_405(self, client, account):
         response = await client.delete("/v1/collection_cases", headers=account.headers)
@@ -40,6 +48,8 @@ class TestHealth:
     async def test_readyz(self, client):
         response = await client.get("/readyz")
         assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+        assert response.headers["request-id"].startswith("req_")
 
 
 class TestOpenAPI:
@@ -77,7 +87,11 @@ class TestOpenAPI:
             "created[gte]",
             "created[lte]",
         } <= params
-        assert spec["components"]["securitySchemes"]
+        assert set(spec["components"]["securitySchemes"]) == {"HTTPBearer", "HTTPBasic"}
+        assert paths["/v1/collection_cases"]["get"]["security"] == [
+            {"HTTPBearer": []},
+            {"HTTPBasic": []},
+        ]
 
     async def test_docs_page(self, client):
         response = await client.get("/docs")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import psycopg
 from alembic import command
@@ -57,9 +61,35 @@ def test_downgrade_to_base_and_up_again(fresh_database: str) -> None:
     assert migrate.current_revision(fresh_database) == migrate.head_revision()
 
 
-def test_migrations_packaged_in_wheel_config() -> None:
-    # The wheel maps migrations/ into collection_cases/migrations (pyproject force-include);
-    # script_location() finds either layout.
-    location = migrate.script_location()
-    assert (location / "env.py").is_file()
-    assert list((location / "versions").glob("*.py"))
+def test_migrations_run_from_an_installed_wheel(fresh_database: str, tmp_path) -> None:
+    """Build the wheel, install it (without the checkout on the path) and migrate with it."""
+    root = Path(__file__).resolve().parent.parent
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(root)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next((tmp_path / "dist").glob("collection_cases-*.whl"))
+    target = tmp_path / "site"
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    script = (
+        "import sys, collection_cases.migrate as m;"
+        "assert m.__file__.startswith(sys.argv[2]), m.__file__;"
+        "m.upgrade(sys.argv[1]); print(m.script_location(), m.current_revision(sys.argv[1]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, fresh_database, str(target)],
+        env={**os.environ, "PYTHONPATH": str(target)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    location, revision = result.stdout.split()
+    assert location == str(target / "collection_cases" / "migrations")
+    assert revision == migrate.head_revision()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from psycopg import InterfaceError as PsycopgInterfaceError
@@ -28,7 +28,6 @@ from collection_cases.errors import (
     ApiError,
     MethodNotAllowed,
     NotFound,
-    ParameterUnknown,
     ServiceUnavailable,
     from_validation_errors,
     printable,
@@ -44,32 +43,6 @@ end. Authenticate with `Authorization: Bearer sk_test_...` (or HTTP Basic with t
 name). Every error answers `{"error": {"type", "code", "message", "param", "doc_url"}}` and every
 response carries a `Request-Id` header.
 """
-
-
-def _query_aliases(dependant: Any) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_aliases(sub)
-    return names
-
-
-def _allowed_query(route: Any) -> frozenset[str]:
-    # Computed once per route from its declared parameters (static config, not state).
-    allowed = getattr(route, "_allowed_query", None)
-    if allowed is None:
-        allowed = frozenset(_query_aliases(route.dependant))
-        route._allowed_query = allowed
-    return allowed
-
-
-async def reject_unknown_query(request: Request) -> None:
-    if not request.scope.get("query_string"):
-        return
-    allowed = _allowed_query(request.scope["route"])
-    for key in request.query_params:
-        if key not in allowed:
-            name = printable(key, 100)
-            raise ParameterUnknown(f"Received unknown parameter: {name}.", param=name)
 
 
 def _is_outage(exc: Exception) -> bool:
@@ -174,6 +147,17 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
                             }
                         },
                     }
+    # HTTP Basic with the key as user name works as well as Bearer (parsed by us, not FastAPI).
+    schemes = schema["components"].setdefault("securitySchemes", {})
+    schemes["HTTPBasic"] = {
+        "type": "http",
+        "scheme": "basic",
+        "description": "The API key as user name, empty password (curl -u sk_test_...:)",
+    }
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            if operation.get("security") == [{"HTTPBearer": []}]:
+                operation["security"] = [{"HTTPBearer": []}, {"HTTPBasic": []}]
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components.setdefault("ErrorResponse", ErrorResponse.model_json_schema(ref_template=ref))
@@ -202,7 +186,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         version=__version__,
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(reject_unknown_query)],
+        redirect_slashes=False,
     )
     app.state.settings = settings
     if engine is not None:

@@ -10,8 +10,8 @@ import uuid_utils
 
 REFERENCE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 REFERENCE_LENGTH = 8
-REFERENCE_RE = re.compile(r"^[A-Za-z0-9]{8}$")
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+REFERENCE_RE = re.compile(r"[A-Za-z0-9]{8}")  # use with fullmatch
+_HEX32 = re.compile(r"[0-9a-f]{32}")  # use with fullmatch: "$" would accept a trailing \n
 
 
 def new_uuid7() -> uuid.UUID:
@@ -26,7 +26,7 @@ def encode(prefix: str, value: uuid.UUID) -> str:
 def decode(prefix: str, ident: str) -> uuid.UUID | None:
     """The UUID behind a public id, or None when it cannot be one of ours."""
     head, sep, tail = ident.partition("_")
-    if not sep or head != prefix or not _HEX32.match(tail):
+    if not sep or head != prefix or not _HEX32.fullmatch(tail):
         return None
     return uuid.UUID(hex=tail)
 

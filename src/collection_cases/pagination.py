@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -60,14 +60,17 @@ def list_params(
 
 
 def apply_created(stmt: Select[Any], column: Any, params: ListParams) -> Select[Any]:
+    # `created` is shown in whole seconds but stored with microseconds: compare whole seconds,
+    # so that filtering on a value a client just read includes (or excludes) that object.
+    second = timedelta(seconds=1)
     if params.created_gt is not None:
-        stmt = stmt.where(column > params.created_gt)
+        stmt = stmt.where(column >= params.created_gt + second)
     if params.created_gte is not None:
         stmt = stmt.where(column >= params.created_gte)
     if params.created_lt is not None:
         stmt = stmt.where(column < params.created_lt)
     if params.created_lte is not None:
-        stmt = stmt.where(column <= params.created_lte)
+        stmt = stmt.where(column < params.created_lte + second)
     return stmt
 
 

@@ -42,17 +42,18 @@ def _not_blank(value: str) -> str:
 
 
 def _currency(value: str) -> str:
-    code = value.strip().upper()
-    if not re.fullmatch(r"[A-Z]{3}", code) or pycountry.currencies.get(alpha_3=code) is None:
+    code = value.strip()
+    # Check ASCII before upper-casing: "ß".upper() is "SS", a real country code.
+    if not re.fullmatch(r"[A-Za-z]{3}", code) or not pycountry.currencies.get(alpha_3=code.upper()):
         raise ValueError(f"'{value[:10]}' is not an ISO 4217 currency code")
     return code.lower()
 
 
 def country_code(value: str) -> str:
-    code = value.strip().upper()
-    if not re.fullmatch(r"[A-Z]{2}", code) or pycountry.countries.get(alpha_2=code) is None:
+    code = value.strip()
+    if not re.fullmatch(r"[A-Za-z]{2}", code) or not pycountry.countries.get(alpha_2=code.upper()):
         raise ValueError(f"'{value[:10]}' is not an ISO 3166-1 alpha-2 country code")
-    return code
+    return code.upper()
 
 
 def _email(value: str) -> str:

@@ -32,7 +32,9 @@ class TestRetrieve:
             "doc_url": response.json()["error"]["doc_url"],
         }
 
-    @pytest.mark.parametrize("bad", ["dc_a1b2c3d4", "xx", "dc_" + "g" * 32, "%00", "dc_'--"])
+    @pytest.mark.parametrize(
+        "bad", ["dc_a1b2c3d4", "xx", "dc_" + "g" * 32, "%00", "dc_'--", "dc_" + "a" * 32 + "%0A"]
+    )
     async def test_malformed_id_404(self, client, account, bad):
         response = await client.get(f"{URL}/{bad}", headers=account.headers)
         assert response.status_code == 404
@@ -242,6 +244,12 @@ class TestList:
             ({"starting_after": "dc_nope"}, 400, "resource_not_found", "starting_after"),
             ({"ending_before": "' OR 1=1 --"}, 400, "resource_not_found", "ending_before"),
             (
+                {"starting_after": "dc_" + "a" * 32 + "\n"},
+                400,
+                "resource_not_found",
+                "starting_after",
+            ),
+            (
                 {"starting_after": "x", "ending_before": "y"},
                 400,
                 "parameter_invalid",
@@ -254,6 +262,24 @@ class TestList:
         assert response.status_code == status, response.text
         assert response.json()["error"]["code"] == code
         assert response.json()["error"]["param"] == param
+
+    async def test_created_filters_on_real_subsecond_timestamps(self, client, account):
+        # A client filters on the `created` it just read: that object is on the boundary.
+        case = await make_case(client, account)
+        created = case["created"]
+
+        async def listed(op: str) -> list[str]:
+            r = await client.get(URL, params={f"created[{op}]": created}, headers=account.headers)
+            return [c["id"] for c in r.json()["data"]]
+
+        assert await listed("lte") == [case["id"]]
+        assert await listed("gte") == [case["id"]]
+        assert await listed("gt") == []
+        assert await listed("lt") == []
+
+    async def test_unknown_parameter_needs_authentication_first(self, client):
+        response = await client.get(URL, params={"color": "red"})
+        assert response.status_code == 401
 
     async def test_cursor_of_another_account_refused(self, client, account, other_account):
         foreign = await make_case(client, other_account)

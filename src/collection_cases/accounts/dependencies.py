@@ -12,6 +12,7 @@ from fastapi.security import HTTPBearer
 from collection_cases.accounts.service import Principal, authenticate
 from collection_cases.db import ReadConn, WriteConn
 from collection_cases.errors import AuthenticationFailed, PermissionDenied
+from collection_cases.query import reject_unknown_query
 
 # Only for the OpenAPI document (security scheme); parsing is ours so errors keep our shape.
 bearer_scheme = HTTPBearer(auto_error=False, description="Secret or restricted API key")
@@ -47,11 +48,14 @@ async def _principal(request: Request, conn) -> Principal:  # type: ignore[no-un
     if principal is None:
         raise AuthenticationFailed("Invalid API key provided.")
     request.state.principal = principal
+    reject_unknown_query(request)
     return principal
 
 
 async def read_principal(
-    request: Request, conn: ReadConn, _: Annotated[object, Depends(bearer_scheme)] = None
+    request: Request,
+    conn: ReadConn,
+    _: Annotated[object, Depends(bearer_scheme)] = None,
 ) -> Principal:
     principal = await _principal(request, conn)
     if principal.kind == "publishable":
@@ -60,7 +64,9 @@ async def read_principal(
 
 
 async def write_principal(
-    request: Request, conn: WriteConn, _: Annotated[object, Depends(bearer_scheme)] = None
+    request: Request,
+    conn: WriteConn,
+    _: Annotated[object, Depends(bearer_scheme)] = None,
 ) -> Principal:
     principal = await _principal(request, conn)
     if not principal.can_write:

@@ -151,7 +151,7 @@ async def get_case(conn: AsyncConnection, *, principal: Principal, case_id: str)
 async def get_case_by_reference(
     conn: AsyncConnection, *, principal: Principal, reference: str
 ) -> dict[str, Any]:
-    if not ids.REFERENCE_RE.match(reference):
+    if not ids.REFERENCE_RE.fullmatch(reference):
         raise not_found("collection_case", reference, param="reference")
     stmt = scoped(
         select(*_columns).where(_table.c.reference == reference.upper()),
