@@ -140,7 +140,7 @@ def scenarios(data: dict) -> dict[str, str]:
     base = "/v1/collection_cases"
     post = (
         'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(json.dumps(DOCUMENTED_BODY))}\n"
+        f"wrk.body = {json.dumps(json.dumps(DOCUMENTED_BODY, ensure_ascii=False), ensure_ascii=False)}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
     return {

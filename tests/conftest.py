@@ -65,7 +65,8 @@ def _libpq(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, db_pool_size=10)
+    # No key cache by default, so revocation tests see the database; TestKeyCache covers it.
+    return Settings(database_url=database_url, db_pool_size=10, key_cache_seconds=0)
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from collection_cases import __version__
+from collection_cases.accounts.service import KeyCache
 from collection_cases.body import REQUEST_MODELS, json_response
 from collection_cases.cases.router import router as cases_router
 from collection_cases.config import Settings, get_settings
-from collection_cases.db import create_engine
+from collection_cases.db import configure_json, create_engine
 from collection_cases.errors import (
     ApiError,
     MethodNotAllowed,
@@ -79,6 +80,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def _database(request: Request, exc: Exception) -> Response:
         if _is_outage(exc):
+            # Requests use the driver directly, so SQLAlchemy's pool has not seen the broken
+            # connections: drop them all, the next checkout connects afresh.
+            await request.app.state.engine.dispose()
             log.warning(
                 "database unavailable",
                 extra={"fields": {"request_id": request.state.request_id, "error": repr(exc)}},
@@ -147,16 +151,18 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
                             }
                         },
                     }
-    # HTTP Basic with the key as user name works as well as Bearer (parsed by us, not FastAPI).
-    schemes = schema["components"].setdefault("securitySchemes", {})
-    schemes["HTTPBasic"] = {
-        "type": "http",
-        "scheme": "basic",
-        "description": "The API key as user name, empty password (curl -u sk_test_...:)",
+    # Keys are parsed by us (so errors keep our shape), not by FastAPI's security classes.
+    schema["components"]["securitySchemes"] = {
+        "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "sk_/rk_ API key"},
+        "HTTPBasic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "The API key as user name, empty password (curl -u sk_test_...:)",
+        },
     }
-    for path in schema.get("paths", {}).values():
-        for operation in path.values():
-            if operation.get("security") == [{"HTTPBearer": []}]:
+    for name, path in schema.get("paths", {}).items():
+        if name.startswith("/v1/"):
+            for operation in path.values():
                 operation["security"] = [{"HTTPBearer": []}, {"HTTPBasic": []}]
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
@@ -189,6 +195,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         redirect_slashes=False,
     )
     app.state.settings = settings
+    app.state.key_cache = KeyCache(settings.key_cache_seconds)
+    configure_json()
     if engine is not None:
         app.state.engine = engine
         app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")

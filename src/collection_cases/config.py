@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = 5.0
     db_connect_timeout: int = 5
     db_statement_timeout_ms: int = 15_000
+    # Seconds a valid key is remembered per process (0: look it up on every request). A
+    # revoked key keeps working for at most this long.
+    key_cache_seconds: float = 5.0
     # Largest JSON request body accepted (uploads have their own limit).
     max_json_body_bytes: int = 1_048_576
     # Set by `serve` when it started the embedded database: demo key is ensured then.

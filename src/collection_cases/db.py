@@ -1,18 +1,21 @@
 """Engine, connection dependencies and the declarative Base.
 
-Hot paths use SQLAlchemy Core on an AsyncConnection: the ORM's unit of work buys nothing for
-single-statement requests and costs most of their CPU. ORM classes still define the schema.
+SQLAlchemy defines the schema (ORM classes, Alembic) and owns the connection pool; the CLI and
+other cold paths use its Core. Request handlers run hand-written SQL on the psycopg connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from contextlib import asynccontextmanager
 
-from fastapi import Depends, Request
+import orjson
+from fastapi import Request
+from psycopg import AsyncConnection as PgConnection
+from psycopg.types.json import set_json_dumps, set_json_loads
 from sqlalchemy import MetaData, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 from collection_cases.config import Settings
@@ -56,25 +59,27 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     )
 
 
-async def _write_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    # One transaction per request; committed when the endpoint returns, before the response
-    # is sent (scope="function"), so a 201 always means the row is durable.
-    engine: AsyncEngine = request.app.state.engine
-    async with engine.begin() as conn:
-        yield conn
+@asynccontextmanager
+async def connection(request: Request) -> AsyncIterator[PgConnection]:
+    """A pooled psycopg connection in autocommit mode, for one request.
 
-
-async def _read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    # Reads are single statements: autocommit saves the BEGIN/COMMIT round trips.
+    Requests run hand-written SQL on the psycopg connection itself: SQLAlchemy's execution
+    layer cost more CPU than the database did (see bench/README.md). The pool is still
+    SQLAlchemy's; reads are single statements, so autocommit makes each one round trip, and
+    writes open an explicit transaction (`conn.transaction()`).
+    """
     engine: AsyncEngine = request.app.state.read_engine
     async with engine.connect() as conn:
-        yield conn
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
 
 
-WriteConn = Annotated[AsyncConnection, Depends(_write_conn, scope="function")]
-ReadConn = Annotated[AsyncConnection, Depends(_read_conn, scope="function")]
+def configure_json() -> None:
+    """jsonb in and out through orjson, for every psycopg connection of the process."""
+    set_json_dumps(orjson.dumps)
+    set_json_loads(orjson.loads)
 
 
-def scoped(stmt, model, principal):  # type: ignore[no-untyped-def]
-    """Restrict a statement to the caller's account and mode: every tenant query goes here."""
-    return stmt.where(model.account_id == principal.account_id, model.is_test == principal.is_test)
+# Every tenant query ends its WHERE clause with this, bound from the caller's Principal
+# (`principal.scope`), so that no statement can forget the account or the mode.
+SCOPE = "account_id = %(account_id)s AND is_test = %(is_test)s"

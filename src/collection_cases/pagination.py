@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
-from sqlalchemy import Row, Select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection as PgConnection
+from psycopg.rows import dict_row
 
 from collection_cases.errors import InvalidRequestError
 
@@ -21,14 +20,10 @@ class ListParams:
     limit: int
     starting_after: str | None
     ending_before: str | None
-    created_gt: datetime | None
-    created_gte: datetime | None
-    created_lt: datetime | None
-    created_lte: datetime | None
-
-
-def _ts(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+    created_gt: int | None
+    created_gte: int | None
+    created_lt: int | None
+    created_lte: int | None
 
 
 def list_params(
@@ -49,50 +44,81 @@ def list_params(
             "starting_after and ending_before cannot both be given.", param="ending_before"
         )
     return ListParams(
-        limit=limit,
-        starting_after=starting_after,
-        ending_before=ending_before,
-        created_gt=_ts(created_gt),
-        created_gte=_ts(created_gte),
-        created_lt=_ts(created_lt),
-        created_lte=_ts(created_lte),
+        limit, starting_after, ending_before, created_gt, created_gte, created_lt, created_lte
     )
 
 
-def apply_created(stmt: Select[Any], column: Any, params: ListParams) -> Select[Any]:
-    # `created` is shown in whole seconds but stored with microseconds: compare whole seconds,
-    # so that filtering on a value a client just read includes (or excludes) that object.
+def created_conditions(params: ListParams, where: list[str], args: dict[str, Any]) -> None:
+    """Add the created[...] filters.
+
+    `created` is shown in whole seconds but stored with microseconds: compare whole seconds,
+    so filtering on a value a client just read includes (or excludes) that very object.
+    """
+
+    def at(ts: int) -> datetime:
+        return datetime.fromtimestamp(ts, UTC)
+
     second = timedelta(seconds=1)
     if params.created_gt is not None:
-        stmt = stmt.where(column >= params.created_gt + second)
+        where.append("created_at >= %(created_gt)s")
+        args["created_gt"] = at(params.created_gt) + second
     if params.created_gte is not None:
-        stmt = stmt.where(column >= params.created_gte)
+        where.append("created_at >= %(created_gte)s")
+        args["created_gte"] = at(params.created_gte)
     if params.created_lt is not None:
-        stmt = stmt.where(column < params.created_lt)
+        where.append("created_at < %(created_lt)s")
+        args["created_lt"] = at(params.created_lt)
     if params.created_lte is not None:
-        stmt = stmt.where(column < params.created_lte + second)
-    return stmt
+        where.append("created_at < %(created_lte)s")
+        args["created_lte"] = at(params.created_lte) + second
 
 
-async def fetch_page(
-    conn: AsyncConnection,
-    stmt: Select[Any],
+def page_query(
     *,
-    created: Any,
-    id_: Any,
+    select: str,
+    where: list[str],
+    args: dict[str, Any],
     limit: int,
     after: tuple[Any, Any] | None = None,
     before: tuple[Any, Any] | None = None,
-) -> tuple[Sequence[Row[Any]], bool]:
-    """One page, newest first, and whether more lie in the direction of travel."""
-    key = tuple_(created, id_)
+) -> tuple[str, dict[str, Any]]:
+    """The SQL of one keyset page (limit + 1 rows, to tell whether there are more).
+
+    `select` is "SELECT ... FROM table"; `where` must already hold the account/mode scope.
+    Ordered by (created_at, id) in the direction of travel: the list indexes serve both.
+    """
+    where = list(where)
     if before is not None:
-        stmt = stmt.where(key > tuple_(*before)).order_by(created.asc(), id_.asc())
+        where.append("(created_at, id) > (%(cursor_created)s, %(cursor_id)s)")
+        args = {**args, "cursor_created": before[0], "cursor_id": before[1]}
+        order = "created_at ASC, id ASC"
     else:
         if after is not None:
-            stmt = stmt.where(key < tuple_(*after))
-        stmt = stmt.order_by(created.desc(), id_.desc())
-    rows = list((await conn.execute(stmt.limit(limit + 1))).all())
+            where.append("(created_at, id) < (%(cursor_created)s, %(cursor_id)s)")
+            args = {**args, "cursor_created": after[0], "cursor_id": after[1]}
+        order = "created_at DESC, id DESC"
+    # limit is a validated int (1..100): inlined so each page size gets its own plan.
+    sql = f"{select} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {int(limit) + 1}"
+    return sql, args
+
+
+async def fetch_page(
+    conn: PgConnection,
+    *,
+    select: str,
+    where: list[str],
+    args: dict[str, Any],
+    limit: int,
+    after: tuple[Any, Any] | None = None,
+    before: tuple[Any, Any] | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page, newest first, and whether more lie in the direction of travel."""
+    sql, args = page_query(
+        select=select, where=where, args=args, limit=limit, after=after, before=before
+    )
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(sql, args)
+    rows = await cur.fetchall()
     has_more = len(rows) > limit
     del rows[limit:]
     if before is not None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from collection_cases.accounts import service as accounts
+from collection_cases.app import create_app
 from tests.factories import auth, case_body, count_cases, make_case
 
 URL = "/v1/collection_cases"
@@ -95,3 +98,29 @@ class TestPermissions:
             assert response.status_code == 403, path
         response = await client.post(URL, json=case_body(), headers=auth(account.pk_test))
         assert response.status_code == 403
+
+
+class TestKeyCache:
+    async def test_revoked_key_works_at_most_ttl_seconds(self, settings, engine, account):
+        app = create_app(settings.model_copy(update={"key_cache_seconds": 1.0}), engine=engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get(URL, headers=account.headers)).status_code == 200
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("UPDATE api_keys SET revoked_at = now() WHERE key_hash = :h"),
+                    {"h": accounts.hash_key(account.sk_test)},
+                )
+            # Within the TTL the remembered key still works...
+            assert (await client.get(URL, headers=account.headers)).status_code == 200
+            await asyncio.sleep(1.1)
+            # ...and not a moment after.
+            assert (await client.get(URL, headers=account.headers)).status_code == 401
+
+    async def test_unknown_keys_are_never_cached(self, settings, engine, account):
+        cache = accounts.KeyCache(60)
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert await accounts.authenticate(raw, "sk_test_nosuchkey00000000", cache) is None
+            assert await accounts.authenticate(raw, account.sk_test, cache) is not None
+        assert list(cache._entries) == [accounts.hash_key(account.sk_test)]

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPBearer
+from psycopg import AsyncConnection as PgConnection
 
 from collection_cases.accounts.service import Principal, authenticate
-from collection_cases.db import ReadConn, WriteConn
+from collection_cases.db import connection
 from collection_cases.errors import AuthenticationFailed, PermissionDenied
 from collection_cases.query import reject_unknown_query
-
-# Only for the OpenAPI document (security scheme); parsing is ours so errors keep our shape.
-bearer_scheme = HTTPBearer(auto_error=False, description="Secret or restricted API key")
 
 
 def _raw_key(request: Request) -> str:
@@ -42,9 +41,9 @@ def _raw_key(request: Request) -> str:
     )
 
 
-async def _principal(request: Request, conn) -> Principal:  # type: ignore[no-untyped-def]
+async def _principal(request: Request, conn: PgConnection) -> Principal:
     raw = _raw_key(request)
-    principal = await authenticate(conn, raw)
+    principal = await authenticate(conn, raw, request.app.state.key_cache)
     if principal is None:
         raise AuthenticationFailed("Invalid API key provided.")
     request.state.principal = principal
@@ -52,29 +51,36 @@ async def _principal(request: Request, conn) -> Principal:  # type: ignore[no-un
     return principal
 
 
-async def read_principal(
-    request: Request,
-    conn: ReadConn,
-    _: Annotated[object, Depends(bearer_scheme)] = None,
-) -> Principal:
-    principal = await _principal(request, conn)
-    if principal.kind == "publishable":
-        raise PermissionDenied("Publishable keys cannot read this resource; use a secret key.")
-    return principal
+@dataclass(slots=True)
+class Access:
+    """A request's connection and the principal it was authenticated as."""
+
+    conn: PgConnection
+    principal: Principal
 
 
-async def write_principal(
-    request: Request,
-    conn: WriteConn,
-    _: Annotated[object, Depends(bearer_scheme)] = None,
-) -> Principal:
-    principal = await _principal(request, conn)
-    if not principal.can_write:
-        raise PermissionDenied(
-            f"This {principal.kind} key is read-only; use a secret key (sk_...) to make changes."
-        )
-    return principal
+async def _read_access(request: Request) -> AsyncIterator[Access]:
+    async with connection(request) as conn:
+        principal = await _principal(request, conn)
+        if principal.kind == "publishable":
+            raise PermissionDenied("Publishable keys cannot read this resource; use a secret key.")
+        yield Access(conn, principal)
 
 
-ReadAccount = Annotated[Principal, Depends(read_principal)]
-WriteAccount = Annotated[Principal, Depends(write_principal)]
+async def _write_access(request: Request) -> AsyncIterator[Access]:
+    async with connection(request) as conn:
+        principal = await _principal(request, conn)
+        if not principal.can_write:
+            raise PermissionDenied(
+                f"This {principal.kind} key is read-only;"
+                " use a secret key (sk_...) to make changes."
+            )
+        # One transaction per request, committed when the endpoint returns and before the
+        # response is sent (scope="function"): a 201 always means the row is durable.
+        async with conn.transaction():
+            yield Access(conn, principal)
+
+
+# One dependency each (connection + key + permission): every dependency level costs CPU.
+ReadAccess = Annotated[Access, Depends(_read_access, scope="function")]
+WriteAccess = Annotated[Access, Depends(_write_access, scope="function")]

@@ -6,8 +6,10 @@ import hashlib
 import re
 import secrets
 import string
+import time
 from dataclasses import dataclass
 
+from psycopg import AsyncConnection as PgConnection
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,6 +35,11 @@ class Principal:
     @property
     def can_write(self) -> bool:
         return self.kind == "secret"
+
+    @property
+    def scope(self) -> dict[str, object]:
+        """Bind parameters for db.SCOPE."""
+        return {"account_id": self.account_id, "is_test": self.is_test}
 
 
 def hash_key(raw: str) -> str:
@@ -98,19 +105,57 @@ async def ensure_key(conn: AsyncConnection, *, account_name: str, raw: str) -> N
     )
 
 
-async def authenticate(conn: AsyncConnection, raw: str) -> Principal | None:
-    if not KEY_RE.match(raw):
+_AUTH_SQL = (
+    "SELECT id, account_id, is_test, kind FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL"
+)
+
+
+class KeyCache:
+    """Valid keys seen in the last few seconds, so most requests skip the key lookup.
+
+    Bounded in time: a revoked key keeps working for at most `ttl` seconds in each process,
+    which converges without any coordination between processes. Only successful lookups
+    are kept (a wrong key is always checked against the database), and size is capped.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, key_hash: str) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            self._entries.pop(key_hash, None)
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key_hash] = (time.monotonic() + self.ttl, principal)
+
+
+async def authenticate(
+    conn: PgConnection, raw: str, cache: KeyCache | None = None
+) -> Principal | None:
+    """The key's principal, or None; looked up by hash (the index makes it constant-time)."""
+    if not KEY_RE.fullmatch(raw):
         return None
-    row = (
-        await conn.execute(
-            select(ApiKey.id, ApiKey.account_id, ApiKey.is_test, ApiKey.kind).where(
-                ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None)
-            )
-        )
-    ).first()
+    key_hash = hash_key(raw)
+    if cache is not None and (principal := cache.get(key_hash)) is not None:
+        return principal
+    row = await (await conn.execute(_AUTH_SQL, (key_hash,))).fetchone()
     if row is None:
         return None
-    return Principal(account_id=row.account_id, is_test=row.is_test, kind=row.kind, key_id=row.id)
+    principal = Principal(account_id=row[1], is_test=row[2], kind=row[3], key_id=row[0])
+    if cache is not None:
+        cache.put(key_hash, principal)
+    return principal
 
 
 async def list_keys(

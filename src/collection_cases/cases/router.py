@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from collection_cases.accounts.dependencies import ReadAccount, WriteAccount
+from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
 from collection_cases.body import json_request, json_response, list_envelope, parse_json
 from collection_cases.cases import service as cases
 from collection_cases.cases.schemas import (
@@ -17,7 +17,6 @@ from collection_cases.cases.schemas import (
     CollectionCaseList,
     DebtorType,
 )
-from collection_cases.db import ReadConn, WriteConn
 from collection_cases.errors import ValidationFailed
 from collection_cases.openapi_docs import error_responses
 from collection_cases.pagination import ListParams, list_params
@@ -34,12 +33,13 @@ router = APIRouter(prefix="/v1/collection_cases", tags=["Collection Cases"])
     openapi_extra=json_request(CollectionCaseCreate),
     responses=error_responses(400, 403, 413, 415, 422),
 )
-async def create_collection_case(
-    request: Request, conn: WriteConn, principal: WriteAccount
-) -> Response:
+async def create_collection_case(request: Request, access: WriteAccess) -> Response:
     params = await parse_json(request, CollectionCaseCreate)
     case = await cases.create_case(
-        conn, principal=principal, params=params, request_id=request.state.request_id
+        access.conn,
+        principal=access.principal,
+        params=params,
+        request_id=request.state.request_id,
     )
     return json_response(case, status_code=201)
 
@@ -51,8 +51,7 @@ async def create_collection_case(
     responses=error_responses(400, 403, 422),
 )
 async def list_collection_cases(
-    conn: ReadConn,
-    principal: ReadAccount,
+    access: ReadAccess,
     page: Annotated[ListParams, Depends(list_params)],
     status: Annotated[CaseStatus | None, Query()] = None,
     debtor_country: Annotated[str | None, Query(max_length=10)] = None,
@@ -66,8 +65,8 @@ async def list_collection_cases(
                 f"Invalid debtor_country: {exc}.", param="debtor_country"
             ) from None
     rows, has_more = await cases.list_cases(
-        conn,
-        principal=principal,
+        access.conn,
+        principal=access.principal,
         params=page,
         status=status,
         debtor_country=debtor_country,
@@ -86,10 +85,11 @@ async def list_collection_cases(
 )
 async def retrieve_collection_case_by_reference(
     reference: Annotated[str, Path(description="8 characters, e.g. Q8OAXF3W")],
-    conn: ReadConn,
-    principal: ReadAccount,
+    access: ReadAccess,
 ) -> Response:
-    case = await cases.get_case_by_reference(conn, principal=principal, reference=reference)
+    case = await cases.get_case_by_reference(
+        access.conn, principal=access.principal, reference=reference
+    )
     return json_response(case)
 
 
@@ -100,6 +100,7 @@ async def retrieve_collection_case_by_reference(
     responses=error_responses(403, 404),
 )
 async def retrieve_collection_case(
-    case_id: Annotated[str, Path(description="dc_...")], conn: ReadConn, principal: ReadAccount
+    case_id: Annotated[str, Path(description="dc_...")], access: ReadAccess
 ) -> Response:
-    return json_response(await cases.get_case(conn, principal=principal, case_id=case_id))
+    case = await cases.get_case(access.conn, principal=access.principal, case_id=case_id)
+    return json_response(case)

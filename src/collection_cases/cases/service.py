@@ -2,34 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection as PgConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from collection_cases import ids
 from collection_cases.accounts.service import Principal
-from collection_cases.cases.models import CollectionCase
 from collection_cases.cases.schemas import CollectionCaseCreate, unix_date
 from collection_cases.cases.verification import verify
-from collection_cases.db import scoped
+from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, not_found, printable
 from collection_cases.events import service as events
-from collection_cases.pagination import ListParams, apply_created, fetch_page
+from collection_cases.pagination import ListParams, created_conditions, fetch_page
 
 REFERENCE_ATTEMPTS = 10
-_table = CollectionCase.__table__
 # Everything the object shows; account_id never leaves the database.
-_columns = [
-    c
-    for c in _table.c
-    if c.name
-    not in ("account_id", "updated_at", "debtor_type", "debtor_country", "collection_partner_id")
-]
-
-
+COLUMNS = (
+    "id, is_test, reference, status, close_code, amount_to_recover, remainder, currency, "
+    "debtor, collection_partner, requirements, creditor_reference, due_date, metadata, created_at"
+)
+SELECT = f"SELECT {COLUMNS} FROM collection_cases"
+_INSERT = f"""
+    INSERT INTO collection_cases (
+        id, reference, account_id, is_test, status, amount_to_recover, remainder, currency,
+        debtor, debtor_type, debtor_country, collection_partner_id, collection_partner,
+        requirements, creditor_reference, due_date, metadata
+    ) VALUES (
+        %(id)s, %(reference)s, %(account_id)s, %(is_test)s, %(status)s, %(amount)s, %(amount)s,
+        %(currency)s, %(debtor)s, %(debtor_type)s, %(debtor_country)s, %(partner_id)s,
+        %(partner)s, %(requirements)s, %(creditor_reference)s, %(due_date)s, %(metadata)s
+    )
+    ON CONFLICT (reference) DO NOTHING
+    RETURNING {COLUMNS}
+"""
+_BY_ID = f"{SELECT} WHERE id = %(id)s AND {SCOPE}"
+_BY_REFERENCE = f"{SELECT} WHERE reference = %(reference)s AND {SCOPE}"
+_CURSOR = f"SELECT created_at, id FROM collection_cases WHERE id = %(id)s AND {SCOPE}"
 _DEBTOR_KEYS = ("type", "name", "contact_person", "email", "phone", "address", "country")
 _ADDRESS_KEYS = ("line1", "line2", "city", "state", "postal_code", "country")
 _PARTNER_KEYS = ("id", "name", "email", "phone", "site")
@@ -40,8 +50,7 @@ def _ordered(doc: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: doc.get(k) for k in keys}
 
 
-def render(row: Row[Any] | dict[str, Any]) -> dict[str, Any]:
-    m = row._mapping if isinstance(row, Row) else row
+def render(m: dict[str, Any]) -> dict[str, Any]:
     partner = m["collection_partner"]
     debtor = _ordered(m["debtor"], _DEBTOR_KEYS)
     debtor["address"] = _ordered(debtor["address"], _ADDRESS_KEYS)
@@ -87,7 +96,7 @@ def _debtor_document(params: CollectionCaseCreate) -> dict[str, Any]:
 
 
 async def create_case(
-    conn: AsyncConnection,
+    conn: PgConnection,
     *,
     principal: Principal,
     params: CollectionCaseCreate,
@@ -98,32 +107,28 @@ async def create_case(
     verification = await verify(conn, debtor=debtor, amount=params.amount_to_recover)
     partner = verification.partner
     values = {
-        "account_id": principal.account_id,
-        "is_test": principal.is_test,
+        **principal.scope,
         "status": verification.status,
-        "amount_to_recover": params.amount_to_recover,
-        "remainder": params.amount_to_recover,
+        "amount": params.amount_to_recover,
         "currency": params.currency,
-        "debtor": debtor,
+        "debtor": Jsonb(debtor),
         "debtor_type": debtor["type"],
         "debtor_country": debtor["country"],
-        "collection_partner_id": partner["id"] if partner else None,
-        "collection_partner": ({k: partner[k] for k in _PARTNER_KEYS} if partner else None),
-        "requirements": verification.requirements,
+        "partner_id": partner["id"] if partner else None,
+        "partner": Jsonb({k: partner[k] for k in _PARTNER_KEYS}) if partner else None,
+        "requirements": Jsonb(verification.requirements),
         "creditor_reference": params.creditor_reference,
         "due_date": params.due_date,
-        "metadata": {k: v for k, v in (params.metadata or {}).items() if v != ""},
+        "metadata": Jsonb({k: v for k, v in (params.metadata or {}).items() if v != ""}),
     }
+    cur = conn.cursor(row_factory=dict_row)
     row = None
     for _ in range(REFERENCE_ATTEMPTS):
         # A taken reference makes the insert a no-op (no error, no aborted transaction): retry.
-        stmt = (
-            pg_insert(_table)
-            .values(id=ids.new_uuid7(), reference=ids.new_reference(), **values)
-            .on_conflict_do_nothing(index_elements=["reference"])
-            .returning(*_columns)
+        await cur.execute(
+            _INSERT, {**values, "id": ids.new_uuid7(), "reference": ids.new_reference()}
         )
-        row = (await conn.execute(stmt)).first()
+        row = await cur.fetchone()
         if row is not None:
             break
     if row is None:
@@ -137,77 +142,90 @@ async def create_case(
     return case
 
 
-async def get_case(conn: AsyncConnection, *, principal: Principal, case_id: str) -> dict[str, Any]:
+async def _one(conn: PgConnection, sql: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(sql, args)
+    return await cur.fetchone()
+
+
+async def get_case(conn: PgConnection, *, principal: Principal, case_id: str) -> dict[str, Any]:
     uid = ids.decode("dc", case_id)
-    if uid is None:
-        raise not_found("collection_case", case_id)
-    stmt = scoped(select(*_columns).where(_table.c.id == uid), CollectionCase, principal)
-    row = (await conn.execute(stmt)).first()
-    if row is None:
+    row = uid and await _one(conn, _BY_ID, {"id": uid, **principal.scope})
+    if not row:
         raise not_found("collection_case", case_id)
     return render(row)
 
 
 async def get_case_by_reference(
-    conn: AsyncConnection, *, principal: Principal, reference: str
+    conn: PgConnection, *, principal: Principal, reference: str
 ) -> dict[str, Any]:
-    if not ids.REFERENCE_RE.fullmatch(reference):
-        raise not_found("collection_case", reference, param="reference")
-    stmt = scoped(
-        select(*_columns).where(_table.c.reference == reference.upper()),
-        CollectionCase,
-        principal,
-    )
-    row = (await conn.execute(stmt)).first()
-    if row is None:
+    row = None
+    if ids.REFERENCE_RE.fullmatch(reference):
+        args = {"reference": reference.upper(), **principal.scope}
+        row = await _one(conn, _BY_REFERENCE, args)
+    if not row:
         raise not_found("collection_case", reference, param="reference")
     return render(row)
 
 
 async def _cursor(
-    conn: AsyncConnection, principal: Principal, case_id: str, param: str
+    conn: PgConnection, principal: Principal, case_id: str, param: str
 ) -> tuple[Any, Any]:
     uid = ids.decode("dc", case_id)
-    row = None
-    if uid is not None:
-        stmt = scoped(
-            select(_table.c.created_at, _table.c.id).where(_table.c.id == uid),
-            CollectionCase,
-            principal,
-        )
-        row = (await conn.execute(stmt)).first()
-    if row is None:
+    row = uid and await _one(conn, _CURSOR, {"id": uid, **principal.scope})
+    if not row:
         raise InvalidRequestError(
             f"No such collection_case: '{printable(case_id)}'",
             code="resource_not_found",
             param=param,
         )
-    return row.created_at, row.id
+    return row["created_at"], row["id"]
+
+
+def list_filters(
+    principal: Principal,
+    params: ListParams,
+    status: str | None = None,
+    debtor_country: str | None = None,
+    debtor_type: str | None = None,
+) -> tuple[list[str], dict[str, Any]]:
+    """WHERE conditions and arguments of a case list (before any cursor)."""
+    where, args = [SCOPE], dict(principal.scope)
+    # Each filter matches an index that starts (account_id, is_test, <filter>, created_at, id).
+    if status is not None:
+        where.append("status = %(status)s")
+        args["status"] = status
+    if debtor_country is not None:
+        where.append("debtor_country = %(debtor_country)s")
+        args["debtor_country"] = debtor_country
+    if debtor_type is not None:
+        where.append("debtor_type = %(debtor_type)s")
+        args["debtor_type"] = debtor_type
+    created_conditions(params, where, args)
+    return where, args
 
 
 async def list_cases(
-    conn: AsyncConnection,
+    conn: PgConnection,
     *,
     principal: Principal,
     params: ListParams,
     status: str | None = None,
     debtor_country: str | None = None,
     debtor_type: str | None = None,
-) -> tuple[Sequence[Row[Any]], bool]:
-    c = _table.c
-    stmt = scoped(select(*_columns), CollectionCase, principal)
-    if status is not None:
-        stmt = stmt.where(c.status == status)
-    if debtor_country is not None:
-        stmt = stmt.where(c.debtor_country == debtor_country)
-    if debtor_type is not None:
-        stmt = stmt.where(c.debtor_type == debtor_type)
-    stmt = apply_created(stmt, c.created_at, params)
+) -> tuple[list[dict[str, Any]], bool]:
+    where, args = list_filters(principal, params, status, debtor_country, debtor_type)
     after = before = None
     if params.starting_after is not None:
         after = await _cursor(conn, principal, params.starting_after, "starting_after")
     if params.ending_before is not None:
         before = await _cursor(conn, principal, params.ending_before, "ending_before")
     return await fetch_page(
-        conn, stmt, created=c.created_at, id_=c.id, limit=params.limit, after=after, before=before
+        conn,
+        select=SELECT,
+        where=where,
+        args=args,
+        limit=params.limit,
+        after=after,
+        before=before,
     )

@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from collection_cases.partners.models import CollectionPartner
+from psycopg import AsyncConnection as PgConnection
+from psycopg.rows import dict_row
 
 REQUIRES_CONTACT = "debtor.email_or_phone"
 REQUIRES_CONTACT_PERSON = "debtor.contact_person"
@@ -33,28 +31,28 @@ def missing_details(debtor: dict[str, Any]) -> list[str]:
     return missing
 
 
+_PARTNER_SQL = """
+    SELECT id, name, email, phone, site, base_success_fee_pct
+    FROM collection_partners
+    WHERE %(country)s = ANY(countries) AND %(debtor_type)s = ANY(debtor_types)
+      AND min_amount <= %(amount)s AND max_amount >= %(amount)s
+    ORDER BY success_rate DESC, id
+    LIMIT 1
+"""
+
+
 async def find_partner(
-    conn: AsyncConnection, *, country: str, debtor_type: str, amount: int
+    conn: PgConnection, *, country: str, debtor_type: str, amount: int
 ) -> dict[str, Any] | None:
     """The best partner (highest success rate) covering this country, debtor type and amount."""
-    p = CollectionPartner
-    row = (
-        await conn.execute(
-            select(p.id, p.name, p.email, p.phone, p.site, p.base_success_fee_pct)
-            .where(
-                p.countries.any_() == country,
-                p.debtor_types.any_() == debtor_type,
-                p.min_amount <= amount,
-                p.max_amount >= amount,
-            )
-            .order_by(p.success_rate.desc(), p.id)
-            .limit(1)
-        )
-    ).first()
-    return dict(row._mapping) if row else None
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        _PARTNER_SQL, {"country": country, "debtor_type": debtor_type, "amount": amount}
+    )
+    return await cur.fetchone()
 
 
-async def verify(conn: AsyncConnection, *, debtor: dict[str, Any], amount: int) -> Verification:
+async def verify(conn: PgConnection, *, debtor: dict[str, Any], amount: int) -> Verification:
     """Missing contact details -> needs_details; no partner -> pending_verification; else active."""
     requirements = missing_details(debtor)
     if requirements:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection as PgConnection
+from psycopg.types.json import Jsonb
 
 from collection_cases.accounts.service import Principal
-from collection_cases.events.models import Event
 from collection_cases.ids import encode, new_uuid7
+
+_INSERT_SQL = (
+    "INSERT INTO events (id, account_id, is_test, type, data, request_id, idempotency_key) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 async def record(
-    conn: AsyncConnection,
+    conn: PgConnection,
     principal: Principal,
     type_: str,
     obj: dict[str, Any],
@@ -23,15 +27,17 @@ async def record(
     idempotency_key: str | None = None,
 ) -> str:
     event_id = encode("evt", new_uuid7())
+    data = Jsonb({"object": obj, "previous_attributes": previous_attributes})
     await conn.execute(
-        insert(Event).values(
-            id=event_id,
-            account_id=principal.account_id,
-            is_test=principal.is_test,
-            type=type_,
-            data={"object": obj, "previous_attributes": previous_attributes},
-            request_id=request_id,
-            idempotency_key=idempotency_key,
-        )
+        _INSERT_SQL,
+        (
+            event_id,
+            principal.account_id,
+            principal.is_test,
+            type_,
+            data,
+            request_id,
+            idempotency_key,
+        ),
     )
     return event_id
