@@ -33,6 +33,8 @@ from collection_cases.errors import (
     from_validation_errors,
     printable,
 )
+from collection_cases.files.router import router as files_router
+from collection_cases.files.storage import open_store
 from collection_cases.middleware import RequestContextMiddleware
 from collection_cases.openapi_docs import ErrorResponse
 
@@ -196,6 +198,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     )
     app.state.settings = settings
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
+    app.state.file_store = open_store(settings.file_store_url, settings.data_dir)
     configure_json()
     if engine is not None:
         app.state.engine = engine
@@ -203,6 +206,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     _install_error_handlers(app)
     app.include_router(_health_router())
     app.include_router(cases_router)
+    app.include_router(files_router)
     app.add_middleware(RequestContextMiddleware, max_json_body_bytes=settings.max_json_body_bytes)
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
     return app

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     key_cache_seconds: float = 5.0
     # Largest JSON request body accepted (uploads have their own limit).
     max_json_body_bytes: int = 1_048_576
+    # Where case files go: unset = a folder under data_dir; file:///path; s3://bucket/prefix
+    # (credentials, region and endpoint from the standard AWS_* settings).
+    file_store_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FILE_STORE_URL", "COLLECTION_CASES_FILE_STORE_URL"),
+    )
+    max_upload_bytes: int = 25 * 1024 * 1024
     # Set by `serve` when it started the embedded database: demo key is ensured then.
     embedded: bool = False
 

@@ -4,8 +4,17 @@ from collection_cases.accounts.models import Account, ApiKey
 from collection_cases.cases.models import CollectionCase
 from collection_cases.db import Base
 from collection_cases.events.models import Event
+from collection_cases.files.models import CaseFile
 from collection_cases.partners.models import CollectionPartner
 
 metadata = Base.metadata
 
-__all__ = ["Account", "ApiKey", "CollectionCase", "CollectionPartner", "Event", "metadata"]
+__all__ = [
+    "Account",
+    "ApiKey",
+    "CaseFile",
+    "CollectionCase",
+    "CollectionPartner",
+    "Event",
+    "metadata",
+]

@@ -59,22 +59,26 @@ class Access:
     principal: Principal
 
 
+async def authorize(request: Request, conn: PgConnection, *, write: bool) -> Principal:
+    """The caller's principal, if its key may read (or, with `write`, change) data."""
+    principal = await _principal(request, conn)
+    if write and not principal.can_write:
+        raise PermissionDenied(
+            f"This {principal.kind} key is read-only; use a secret key (sk_...) to make changes."
+        )
+    if principal.kind == "publishable":
+        raise PermissionDenied("Publishable keys cannot read this resource; use a secret key.")
+    return principal
+
+
 async def _read_access(request: Request) -> AsyncIterator[Access]:
     async with connection(request) as conn:
-        principal = await _principal(request, conn)
-        if principal.kind == "publishable":
-            raise PermissionDenied("Publishable keys cannot read this resource; use a secret key.")
-        yield Access(conn, principal)
+        yield Access(conn, await authorize(request, conn, write=False))
 
 
 async def _write_access(request: Request) -> AsyncIterator[Access]:
     async with connection(request) as conn:
-        principal = await _principal(request, conn)
-        if not principal.can_write:
-            raise PermissionDenied(
-                f"This {principal.kind} key is read-only;"
-                " use a secret key (sk_...) to make changes."
-            )
+        principal = await authorize(request, conn, write=True)
         # One transaction per request, committed when the endpoint returns and before the
         # response is sent (scope="function"): a 201 always means the row is durable.
         async with conn.transaction():

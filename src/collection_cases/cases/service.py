@@ -229,3 +229,59 @@ async def list_cases(
         after=after,
         before=before,
     )
+
+
+_FOR_VERIFY = f"""
+    SELECT debtor, amount_to_recover, status, requirements FROM collection_cases
+    WHERE id = %(id)s AND {SCOPE} FOR UPDATE
+"""
+_APPLY_VERIFICATION = f"""
+    UPDATE collection_cases
+    SET status = %(status)s, requirements = %(requirements)s,
+        collection_partner_id = %(partner_id)s, collection_partner = %(partner)s,
+        updated_at = now()
+    WHERE id = %(id)s AND {SCOPE} AND status = 'needs_details'
+    RETURNING {COLUMNS}
+"""
+
+
+async def reverify_case(
+    conn: PgConnection, *, principal: Principal, case_uuid: Any, request_id: str | None = None
+) -> dict[str, Any] | None:
+    """Run verification again on a needs_details case; write events if its state changed."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_FOR_VERIFY, {"id": case_uuid, **principal.scope})
+    current = await cur.fetchone()
+    if current is None or current["status"] != "needs_details":
+        return None
+    verification = await verify(conn, debtor=current["debtor"], amount=current["amount_to_recover"])
+    if verification.status == "needs_details":
+        return None
+    partner = verification.partner
+    await cur.execute(
+        _APPLY_VERIFICATION,
+        {
+            "id": case_uuid,
+            **principal.scope,
+            "status": verification.status,
+            "requirements": Jsonb(verification.requirements),
+            "partner_id": partner["id"] if partner else None,
+            "partner": Jsonb({k: partner[k] for k in _PARTNER_KEYS}) if partner else None,
+        },
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    case = render(row)
+    previous = {"status": "needs_details", "requirements": current["requirements"]}
+    await events.record(
+        conn,
+        principal,
+        "collection_case.updated",
+        case,
+        previous_attributes=previous,
+        request_id=request_id,
+    )
+    if case["status"] == "active":
+        await events.record(conn, principal, "collection_case.active", case, request_id=request_id)
+    return case
