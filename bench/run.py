@@ -139,6 +139,7 @@ def lua_paths(paths: list[str]) -> str:
 def scenarios(data: dict) -> dict[str, str]:
     base = "/v1/collection_cases"
     post = (
+        f'wrk.path = "{base}"\n'
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(json.dumps(DOCUMENTED_BODY, ensure_ascii=False), ensure_ascii=False)}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
@@ -228,7 +229,7 @@ def run_suite(kind: str, url: str, workers: int, scripts: dict[str, str], args) 
         for name, script in scripts.items():
             if args.only and name not in args.only:
                 continue
-            wrk(f"http://127.0.0.1:{port}", script, 2, args.connections)  # warm-up
+            wrk(f"http://127.0.0.1:{port}", script, 1, args.connections)  # warm-up
             results[name] = wrk(f"http://127.0.0.1:{port}", script, args.duration,
                                 args.connections)
             r = results[name]
@@ -279,7 +280,7 @@ def table(results: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=int, default=8, help="seconds per scenario")
+    parser.add_argument("--duration", type=int, default=6, help="seconds per scenario")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--rows", type=int, default=1_000_000)
