@@ -103,3 +103,23 @@ async def count_cases(engine: AsyncEngine, account: Account) -> int:
             text("SELECT count(*) FROM collection_cases WHERE account_id = :a"), {"a": account.id}
         )
         return int(result.scalar_one())
+
+
+async def helper(
+    client: Any, account: Account, case_id: str, action: str, key: str | None = None, **body: Any
+):  # type: ignore[no-untyped-def]
+    """Call a test helper (the partner's side) and return the response."""
+    return await client.post(
+        f"/v1/test_helpers/collection_cases/{case_id}/{action}",
+        json=body,
+        headers=auth(key or account.sk_test),
+    )
+
+
+async def event_types(engine: AsyncEngine, account: Account) -> list[str]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT type FROM events WHERE account_id = :a ORDER BY created_at, id"),
+            {"a": account.id},
+        )
+        return [str(t) for t in result.scalars()]

@@ -23,6 +23,8 @@ from collection_cases import __version__
 from collection_cases.accounts.service import KeyCache
 from collection_cases.body import REQUEST_MODELS, json_response
 from collection_cases.cases.router import router as cases_router
+from collection_cases.cases.test_helpers import router as test_helpers_router
+from collection_cases.chat.router import router as chat_router
 from collection_cases.config import Settings, get_settings
 from collection_cases.db import configure_json, create_engine
 from collection_cases.errors import (
@@ -37,6 +39,8 @@ from collection_cases.files.router import router as files_router
 from collection_cases.files.storage import open_store
 from collection_cases.middleware import RequestContextMiddleware
 from collection_cases.openapi_docs import ErrorResponse
+from collection_cases.partners.router import router as partners_router
+from collection_cases.payments.router import router as payments_router
 
 log = logging.getLogger("collection_cases")
 
@@ -207,6 +211,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.include_router(_health_router())
     app.include_router(cases_router)
     app.include_router(files_router)
+    app.include_router(chat_router)
+    app.include_router(payments_router)
+    app.include_router(partners_router)
+    app.include_router(test_helpers_router)
     app.add_middleware(RequestContextMiddleware, max_json_body_bytes=settings.max_json_body_bytes)
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
     return app

@@ -21,12 +21,12 @@ M = TypeVar("M", bound=BaseModel)
 REQUEST_MODELS: dict[str, type[BaseModel]] = {}
 
 
-def json_request(model: type[BaseModel]) -> dict[str, Any]:
+def json_request(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
     """`openapi_extra` for a route whose body we parse ourselves."""
     REQUEST_MODELS[model.__name__] = model
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
             },
@@ -63,3 +63,10 @@ def json_response(content: Any, status_code: int = 200) -> Response:
 
 def list_envelope(data: list[Any], *, has_more: bool, url: str) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+async def parse_optional_json(request: Request, model: type[M]) -> M:
+    """Like parse_json, but an empty body (curl -X POST with no -d) means all defaults."""
+    if not (await request.body()).strip():
+        return model()
+    return await parse_json(request, model)

@@ -23,7 +23,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _safe_text(value: str) -> str:
+def safe_text(value: str) -> str:
     # PostgreSQL text cannot hold NUL, and lone surrogates cannot be encoded: refuse both
     # here so they are a 422, not a database error.
     if "\x00" in value:
@@ -56,7 +56,7 @@ def country_code(value: str) -> str:
     return code.upper()
 
 
-def _email(value: str) -> str:
+def email_address(value: str) -> str:
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
@@ -85,13 +85,13 @@ def _due_date(value: str) -> date:
     return parsed
 
 
-def _metadata(value: dict[str, str]) -> dict[str, str]:
+def check_metadata(value: dict[str, str]) -> dict[str, str]:
     if len(value) > METADATA_MAX_KEYS:
         raise ValueError(f"can have at most {METADATA_MAX_KEYS} keys")
     for key, item in value.items():
         if not key or len(key) > METADATA_KEY_MAX:
             raise ValueError(f"keys must be 1 to {METADATA_KEY_MAX} characters")
-        _safe_text(key)
+        safe_text(key)
         if len(item) > METADATA_VALUE_MAX:
             raise ValueError(f"values must be at most {METADATA_VALUE_MAX} characters")
     return value
@@ -99,26 +99,26 @@ def _metadata(value: dict[str, str]) -> dict[str, str]:
 
 Currency = Annotated[StrictStr, AfterValidator(_currency)]
 Country = Annotated[StrictStr, AfterValidator(country_code)]
-Email = Annotated[StrictStr, Field(max_length=254), AfterValidator(_email)]
+Email = Annotated[StrictStr, Field(max_length=254), AfterValidator(email_address)]
 DueDate = Annotated[StrictStr, AfterValidator(_due_date)]
 Metadata = Annotated[
-    dict[StrictStr, Annotated[StrictStr, AfterValidator(_safe_text)]],
-    AfterValidator(_metadata),
+    dict[StrictStr, Annotated[StrictStr, AfterValidator(safe_text)]],
+    AfterValidator(check_metadata),
 ]
 
 # Required, non-blank text of bounded length.
 Name = Annotated[
     StrictStr,
     Field(min_length=1, max_length=200),
-    AfterValidator(_safe_text),
+    AfterValidator(safe_text),
     AfterValidator(_not_blank),
 ]
 ShortText = Annotated[
     StrictStr,
     Field(min_length=1, max_length=20),
-    AfterValidator(_safe_text),
+    AfterValidator(safe_text),
     AfterValidator(_not_blank),
 ]
-Text100 = Annotated[StrictStr, Field(max_length=100), AfterValidator(_safe_text)]
-Text255 = Annotated[StrictStr, Field(max_length=255), AfterValidator(_safe_text)]
-Text500 = Annotated[StrictStr, Field(max_length=500), AfterValidator(_safe_text)]
+Text100 = Annotated[StrictStr, Field(max_length=100), AfterValidator(safe_text)]
+Text255 = Annotated[StrictStr, Field(max_length=255), AfterValidator(safe_text)]
+Text500 = Annotated[StrictStr, Field(max_length=500), AfterValidator(safe_text)]

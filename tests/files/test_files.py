@@ -137,8 +137,14 @@ class TestUpload:
 
     @pytest.mark.parametrize(
         ("raw", "shown"),
-        [("a\x00b\x01c.pdf", "abc.pdf"), ("/", "file"), ("..", "file"), ("", "file"),
-         ('x"<>|*?:.pdf', "x.pdf"), ("é" * 300, "é" * 200)],
+        [
+            ("a\x00b\x01c.pdf", "abc.pdf"),
+            ("/", "file"),
+            ("..", "file"),
+            ("", "file"),
+            ('x"<>|*?:.pdf', "x.pdf"),
+            ("é" * 300, "é" * 200),
+        ],
     )
     def test_display_filename(self, raw, shown):
         from collection_cases.files.upload import display_filename

@@ -85,6 +85,13 @@ async def _write_access(request: Request) -> AsyncIterator[Access]:
             yield Access(conn, principal)
 
 
+async def _any_key_access(request: Request) -> AsyncIterator[Access]:
+    # Registry data (partners, coverage, previews) reveals no debtor: any valid key will do.
+    async with connection(request) as conn:
+        yield Access(conn, await _principal(request, conn))
+
+
 # One dependency each (connection + key + permission): every dependency level costs CPU.
 ReadAccess = Annotated[Access, Depends(_read_access, scope="function")]
 WriteAccess = Annotated[Access, Depends(_write_access, scope="function")]
+AnyKeyAccess = Annotated[Access, Depends(_any_key_access, scope="function")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -14,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Numeric,
     String,
     Uuid,
     func,
@@ -89,6 +91,8 @@ class CollectionCase(Base):
     # Snapshot of the partner's contact details at assignment, as the case shows them.
     collection_partner: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     requirements: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # Success fee agreed when a partner took the case (base fee + age surcharge); kept.
+    success_fee_pct: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     creditor_reference: Mapped[str | None] = mapped_column(String(255))
     due_date: Mapped[date] = mapped_column(Date)
     metadata_: Mapped[dict[str, str]] = mapped_column(

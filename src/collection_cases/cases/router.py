@@ -8,14 +8,24 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
-from collection_cases.body import json_request, json_response, list_envelope, parse_json
+from collection_cases.body import (
+    json_request,
+    json_response,
+    list_envelope,
+    parse_json,
+    parse_optional_json,
+)
+from collection_cases.cases import lifecycle
 from collection_cases.cases import service as cases
 from collection_cases.cases.schemas import (
     CaseStatus,
+    CloseParams,
     CollectionCase,
     CollectionCaseCreate,
     CollectionCaseList,
+    CollectionCaseUpdate,
     DebtorType,
+    NoParams,
 )
 from collection_cases.errors import ValidationFailed
 from collection_cases.openapi_docs import error_responses
@@ -103,4 +113,91 @@ async def retrieve_collection_case(
     case_id: Annotated[str, Path(description="dc_...")], access: ReadAccess
 ) -> Response:
     case = await cases.get_case(access.conn, principal=access.principal, case_id=case_id)
+    return json_response(case)
+
+
+# Lifecycle (creditor side) -----------------------------------------------------------------
+
+
+@router.post(
+    "/{case_id}",
+    response_model=CollectionCase,
+    summary="Update a collection case",
+    openapi_extra=json_request(CollectionCaseUpdate),
+    responses=error_responses(400, 403, 404, 413, 415, 422),
+)
+async def update_collection_case(
+    request: Request, case_id: Annotated[str, Path(description="dc_...")], access: WriteAccess
+) -> Response:
+    params = await parse_json(request, CollectionCaseUpdate)
+    debtor = params.debtor.model_dump(exclude_unset=True) if params.debtor else None
+    case = await lifecycle.update_case(
+        access.conn,
+        principal=access.principal,
+        case_id=case_id,
+        metadata=params.metadata,
+        creditor_reference=params.creditor_reference,
+        debtor=debtor,
+        fields_set=params.model_fields_set,
+        request_id=request.state.request_id,
+    )
+    return json_response(case)
+
+
+@router.post(
+    "/{case_id}/pause",
+    response_model=CollectionCase,
+    summary="Pause an active case",
+    responses=error_responses(400, 403, 404),
+)
+async def pause_collection_case(
+    request: Request, case_id: Annotated[str, Path()], access: WriteAccess
+) -> Response:
+    await parse_optional_json(request, NoParams)
+    case = await lifecycle.pause(
+        access.conn,
+        principal=access.principal,
+        case_id=case_id,
+        request_id=request.state.request_id,
+    )
+    return json_response(case)
+
+
+@router.post(
+    "/{case_id}/resume",
+    response_model=CollectionCase,
+    summary="Resume a paused case",
+    responses=error_responses(400, 403, 404),
+)
+async def resume_collection_case(
+    request: Request, case_id: Annotated[str, Path()], access: WriteAccess
+) -> Response:
+    await parse_optional_json(request, NoParams)
+    case = await lifecycle.resume(
+        access.conn,
+        principal=access.principal,
+        case_id=case_id,
+        request_id=request.state.request_id,
+    )
+    return json_response(case)
+
+
+@router.post(
+    "/{case_id}/close",
+    response_model=CollectionCase,
+    summary="Close (withdraw) a case",
+    openapi_extra=json_request(CloseParams, required=False),
+    responses=error_responses(400, 403, 404, 422),
+)
+async def close_collection_case(
+    request: Request, case_id: Annotated[str, Path()], access: WriteAccess
+) -> Response:
+    params = await parse_optional_json(request, CloseParams)
+    case = await lifecycle.close(
+        access.conn,
+        principal=access.principal,
+        case_id=case_id,
+        close_code=params.close_code,
+        request_id=request.state.request_id,
+    )
     return json_response(case)

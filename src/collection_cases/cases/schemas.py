@@ -18,6 +18,7 @@ from collection_cases.validation import (
     StrictModel,
     Text100,
     Text255,
+    Text500,
     phone_is_possible,
 )
 
@@ -139,3 +140,56 @@ class CollectionCaseList(BaseModel):
 
 def unix_date(value: date) -> int:
     return (value - date(1970, 1, 1)).days * 86400
+
+
+class DebtorContactUpdate(StrictModel):
+    """Contact details that may change while a case is open ("" removes one)."""
+
+    email: str | None = None
+    phone: Text100 | None = None
+    contact_person: Text100 | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email_or_empty(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return value
+        from collection_cases.validation import email_address
+
+        return email_address(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_or_empty(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return value
+        if not phone_is_possible(value, None):
+            raise ValueError("is not a possible phone number; use international format (+49 ...)")
+        return value.strip()
+
+
+class CollectionCaseUpdate(StrictModel):
+    """Body of POST /v1/collection_cases/:id. Metadata merges; "" removes a key."""
+
+    metadata: dict[str, Text500] | None = None
+    creditor_reference: Text255 | None = None
+    debtor: DebtorContactUpdate | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        from collection_cases.validation import check_metadata
+
+        return None if value is None else check_metadata(value)
+
+
+class NoParams(StrictModel):
+    """Actions that take no parameters (an empty body, or {})."""
+
+
+class CloseParams(StrictModel):
+    close_code: Literal["withdrawn"] = "withdrawn"
+
+
+class PreviewParams(CollectionCaseCreate):
+    """Body of POST /v1/collection_case_previews: exactly what create takes."""

@@ -16,6 +16,7 @@ from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, not_found, printable
 from collection_cases.events import service as events
 from collection_cases.pagination import ListParams, created_conditions, fetch_page
+from collection_cases.partners import pricing
 
 REFERENCE_ATTEMPTS = 10
 # Everything the object shows; account_id never leaves the database.
@@ -28,11 +29,12 @@ _INSERT = f"""
     INSERT INTO collection_cases (
         id, reference, account_id, is_test, status, amount_to_recover, remainder, currency,
         debtor, debtor_type, debtor_country, collection_partner_id, collection_partner,
-        requirements, creditor_reference, due_date, metadata
+        requirements, creditor_reference, due_date, metadata, success_fee_pct
     ) VALUES (
         %(id)s, %(reference)s, %(account_id)s, %(is_test)s, %(status)s, %(amount)s, %(amount)s,
         %(currency)s, %(debtor)s, %(debtor_type)s, %(debtor_country)s, %(partner_id)s,
-        %(partner)s, %(requirements)s, %(creditor_reference)s, %(due_date)s, %(metadata)s
+        %(partner)s, %(requirements)s, %(creditor_reference)s, %(due_date)s, %(metadata)s,
+        %(fee_pct)s
     )
     ON CONFLICT (reference) DO NOTHING
     RETURNING {COLUMNS}
@@ -74,7 +76,7 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _debtor_document(params: CollectionCaseCreate) -> dict[str, Any]:
+def debtor_document(params: CollectionCaseCreate) -> dict[str, Any]:
     d = params.debtor
     a = d.address
     return {
@@ -103,7 +105,7 @@ async def create_case(
     request_id: str | None = None,
 ) -> dict[str, Any]:
     """Insert a case, verified in the same transaction, and write its events."""
-    debtor = _debtor_document(params)
+    debtor = debtor_document(params)
     verification = await verify(conn, debtor=debtor, amount=params.amount_to_recover)
     partner = verification.partner
     values = {
@@ -120,6 +122,11 @@ async def create_case(
         "creditor_reference": params.creditor_reference,
         "due_date": params.due_date,
         "metadata": Jsonb({k: v for k, v in (params.metadata or {}).items() if v != ""}),
+        "fee_pct": (
+            pricing.price(partner["base_success_fee_pct"], params.due_date).total_success_fee_pct
+            if partner
+            else None
+        ),
     }
     cur = conn.cursor(row_factory=dict_row)
     row = None
@@ -229,59 +236,3 @@ async def list_cases(
         after=after,
         before=before,
     )
-
-
-_FOR_VERIFY = f"""
-    SELECT debtor, amount_to_recover, status, requirements FROM collection_cases
-    WHERE id = %(id)s AND {SCOPE} FOR UPDATE
-"""
-_APPLY_VERIFICATION = f"""
-    UPDATE collection_cases
-    SET status = %(status)s, requirements = %(requirements)s,
-        collection_partner_id = %(partner_id)s, collection_partner = %(partner)s,
-        updated_at = now()
-    WHERE id = %(id)s AND {SCOPE} AND status = 'needs_details'
-    RETURNING {COLUMNS}
-"""
-
-
-async def reverify_case(
-    conn: PgConnection, *, principal: Principal, case_uuid: Any, request_id: str | None = None
-) -> dict[str, Any] | None:
-    """Run verification again on a needs_details case; write events if its state changed."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_FOR_VERIFY, {"id": case_uuid, **principal.scope})
-    current = await cur.fetchone()
-    if current is None or current["status"] != "needs_details":
-        return None
-    verification = await verify(conn, debtor=current["debtor"], amount=current["amount_to_recover"])
-    if verification.status == "needs_details":
-        return None
-    partner = verification.partner
-    await cur.execute(
-        _APPLY_VERIFICATION,
-        {
-            "id": case_uuid,
-            **principal.scope,
-            "status": verification.status,
-            "requirements": Jsonb(verification.requirements),
-            "partner_id": partner["id"] if partner else None,
-            "partner": Jsonb({k: partner[k] for k in _PARTNER_KEYS}) if partner else None,
-        },
-    )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    case = render(row)
-    previous = {"status": "needs_details", "requirements": current["requirements"]}
-    await events.record(
-        conn,
-        principal,
-        "collection_case.updated",
-        case,
-        previous_attributes=previous,
-        request_id=request_id,
-    )
-    if case["status"] == "active":
-        await events.record(conn, principal, "collection_case.active", case, request_id=request_id)
-    return case

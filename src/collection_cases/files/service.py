@@ -9,7 +9,7 @@ from psycopg.rows import dict_row
 
 from collection_cases import ids
 from collection_cases.accounts.service import Principal
-from collection_cases.cases import service as cases
+from collection_cases.cases import lifecycle
 from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, StateInvalid, not_found, printable
 from collection_cases.events import service as events
@@ -111,8 +111,8 @@ async def record_file(
     obj = render(row)
     await events.record(conn, principal, "case_file.uploaded", obj, request_id=request_id)
     if case["status"] == "needs_details":
-        await cases.reverify_case(
-            conn, principal=principal, case_uuid=case["id"], request_id=request_id
+        await lifecycle.verify_case(
+            conn, principal=principal, case_id=ids.encode("dc", case["id"]), request_id=request_id
         )
     return obj
 

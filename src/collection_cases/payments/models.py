@@ -1,0 +1,66 @@
+"""debt_payments: money the partner collected on a case."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from collection_cases.db import Base
+
+
+class DebtPayment(Base):
+    __tablename__ = "debt_payments"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("type IN ('full_payment', 'partial_payment', 'installment')", name="type"),
+        Index(
+            "ix_debt_payments_list",
+            "account_id",
+            "is_test",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+        Index(
+            "ix_debt_payments_case",
+            "account_id",
+            "is_test",
+            "case_id",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("collection_cases.id", ondelete="CASCADE")
+    )
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    type: Mapped[str] = mapped_column(String(20))
+    payment_date: Mapped[date] = mapped_column(Date)
+    fee_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    fee_amount: Mapped[int] = mapped_column(BigInteger)
+    net_amount: Mapped[int] = mapped_column(BigInteger)
+    payout: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

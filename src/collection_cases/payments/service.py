@@ -1,0 +1,158 @@
+"""Debt payments: recorded on the partner's side, read by creditors."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection as PgConnection
+from psycopg.rows import dict_row
+
+from collection_cases import ids
+from collection_cases.accounts.service import Principal
+from collection_cases.cases import lifecycle
+from collection_cases.cases.schemas import unix_date
+from collection_cases.db import SCOPE
+from collection_cases.errors import InvalidRequestError, not_found, printable
+from collection_cases.events import service as events
+from collection_cases.pagination import ListParams, created_conditions, fetch_page
+from collection_cases.partners.pricing import fee_amount
+
+COLUMNS = (
+    "id, case_id, amount, currency, type, payment_date, fee_amount, net_amount, payout, created_at"
+)
+SELECT = f"SELECT {COLUMNS} FROM debt_payments"
+_INSERT = f"""
+    INSERT INTO debt_payments (id, account_id, is_test, case_id, amount, currency, type,
+        payment_date, fee_pct, fee_amount, net_amount)
+    VALUES (%(id)s, %(account_id)s, %(is_test)s, %(case_id)s, %(amount)s, %(currency)s,
+        %(type)s, %(payment_date)s, %(fee_pct)s, %(fee_amount)s, %(net_amount)s)
+    RETURNING {COLUMNS}
+"""
+
+
+def render(m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": m["id"],
+        "object": "debt_payment",
+        "case": ids.encode("dc", m["case_id"]),
+        "amount": m["amount"],
+        "currency": m["currency"],
+        "type": m["type"],
+        "payment_date": unix_date(m["payment_date"]),
+        "payout": m["payout"],
+        "fee_amount": m["fee_amount"],
+        "net_amount": m["net_amount"],
+        "created": int(m["created_at"].timestamp()),
+    }
+
+
+async def record_payment(
+    conn: PgConnection,
+    *,
+    principal: Principal,
+    case_id: str,
+    amount: int,
+    payment_type: str,
+    payment_date: date,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Record a payment: remainder goes down under the case's row lock (never below zero);
+    the payment that clears it makes a full_payment and closes the case as paid."""
+    row = await lifecycle.lock_case(conn, principal, case_id, "record_payment")
+    if amount > row["remainder"]:
+        raise InvalidRequestError(
+            f"The payment ({amount}) exceeds the case's remainder ({row['remainder']}).",
+            param="amount",
+        )
+    remainder = row["remainder"] - amount
+    fee_pct = row["success_fee_pct"] or Decimal(0)
+    fee = fee_amount(amount, fee_pct)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        _INSERT,
+        {
+            "id": f"dp_{secrets.token_hex(12)}",
+            **principal.scope,
+            "case_id": row["id"],
+            "amount": amount,
+            "currency": row["currency"],
+            "type": "full_payment" if remainder == 0 else payment_type,
+            "payment_date": payment_date,
+            "fee_pct": fee_pct,
+            "fee_amount": fee,
+            "net_amount": amount - fee,
+        },
+    )
+    payment = render(await cur.fetchone())  # type: ignore[arg-type]
+    await events.record(conn, principal, "debt_payment.created", payment, request_id=request_id)
+    changes: dict[str, Any] = {"remainder": remainder}
+    if remainder == 0:
+        changes.update(status="closed", close_code="paid")
+    updated = await lifecycle.save(conn, principal, row, changes)
+    await lifecycle._emit(conn, principal, row, updated, request_id)
+    return payment
+
+
+async def get_payment(
+    conn: PgConnection, *, principal: Principal, payment_id: str
+) -> dict[str, Any]:
+    row = None
+    if payment_id.startswith("dp_") and len(payment_id) <= 40:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            f"{SELECT} WHERE id = %(id)s AND {SCOPE}", {"id": payment_id, **principal.scope}
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise not_found("debt_payment", payment_id)
+    return render(row)
+
+
+async def list_payments(
+    conn: PgConnection, *, principal: Principal, params: ListParams, case_id: str | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    where, args = [SCOPE], dict(principal.scope)
+    if case_id is not None:
+        uid = ids.decode("dc", case_id)
+        if uid is None:
+            raise InvalidRequestError(
+                f"No such collection_case: '{printable(case_id)}'",
+                code="resource_not_found",
+                param="case",
+            )
+        where.append("case_id = %(case_id)s")
+        args["case_id"] = uid
+    created_conditions(params, where, args)
+    cursors: dict[str, tuple[Any, Any]] = {}
+    for attr in ("starting_after", "ending_before"):
+        value = getattr(params, attr)
+        if value is None:
+            continue
+        found = None
+        if value.startswith("dp_") and len(value) <= 40:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"SELECT created_at, id FROM debt_payments WHERE id = %(id)s AND {SCOPE}",
+                {"id": value, **principal.scope},
+            )
+            found = await cur.fetchone()
+        if found is None:
+            raise InvalidRequestError(
+                f"No such debt_payment: '{printable(value)}'",
+                code="resource_not_found",
+                param=attr,
+            )
+        cursors[attr] = (found["created_at"], found["id"])
+    rows, has_more = await fetch_page(
+        conn,
+        select=SELECT,
+        where=where,
+        args=args,
+        limit=params.limit,
+        after=cursors.get("starting_after"),
+        before=cursors.get("ending_before"),
+    )
+    return [render(r) for r in rows], has_more

@@ -1,0 +1,122 @@
+"""Partners, coverage and previews over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import DELETE, auth, case_body, count_cases
+
+
+class TestPartners:
+    async def test_list_and_filter(self, client, account):
+        r = await client.get(
+            "/v1/collection_partners", params={"country": "at"}, headers=auth(account.pk_test)
+        )
+        assert r.status_code == 200
+        body = r.json()
+        assert body["object"] == "list"
+        assert [p["id"] for p in body["data"]] == ["cp_partner_de_01"]
+        p = body["data"][0]
+        assert set(p) == {
+            "id",
+            "object",
+            "name",
+            "email",
+            "phone",
+            "site",
+            "countries",
+            "specializations",
+            "success_rate",
+            "avg_resolution_days",
+        }
+        assert p["countries"] == ["DE", "AT", "CH"]
+        assert p["success_rate"] == 0.87
+
+    async def test_retrieve(self, client, account):
+        r = await client.get("/v1/collection_partners/cp_partner_de_01", headers=account.headers)
+        assert r.json()["name"] == "CollectMax GmbH"
+        r = await client.get("/v1/collection_partners/cp_nope", headers=account.headers)
+        assert r.status_code == 404
+
+
+class TestCoverage:
+    async def test_country(self, client, account):
+        r = await client.get("/v1/collection_coverage/DE", headers=account.headers)
+        c = r.json()
+        assert c["country"] == "DE"
+        assert c["country_name"] == "Germany"
+        assert c["available_partners"] == 2
+        assert c["debtor_types"] == ["company", "private"]
+        assert c["status"] == "available"
+        assert c["avg_success_fee_pct"] == 11.0
+        assert (c["min_amount"], c["max_amount"]) == (5000, 100000000)
+
+    async def test_unsupported_and_unknown(self, client, account):
+        r = await client.get("/v1/collection_coverage/us", headers=account.headers)
+        assert r.status_code == 200
+        assert r.json()["status"] == "unavailable"
+        assert r.json()["available_partners"] == 0
+        assert (
+            await client.get("/v1/collection_coverage/XX", headers=account.headers)
+        ).status_code == 404
+        assert r.json()["country"] == "US"
+
+    async def test_list(self, client, account):
+        data = (await client.get("/v1/collection_coverage", headers=account.headers)).json()
+        countries = [c["country"] for c in data["data"]]
+        assert {"DE", "AT", "CH", "FR", "SE"} <= set(countries)
+        at = next(c for c in data["data"] if c["country"] == "AT")
+        assert at["status"] == "limited"
+
+
+class TestPreviews:
+    async def test_documented_body(self, client, account, engine):
+        r = await client.post(
+            "/v1/collection_case_previews", json=case_body(), headers=account.headers
+        )
+        assert r.status_code == 200, r.text
+        p = r.json()
+        assert p["is_eligible"] is True
+        assert p["ineligibility_reason"] is None
+        assert p["partner_assignment"] == {
+            "partner_id": "cp_partner_de_01",
+            "partner_name": "CollectMax GmbH",
+            "partner_country": "DE",
+        }
+        assert p["required_actions"] == []
+        assert p["pricing_preview"] == {
+            "base_success_fee_pct": 12.0,
+            "age_surcharge_pct": 12.0,
+            "total_success_fee_pct": 24.0,
+        }
+        assert await count_cases(engine, account) == 0
+
+    async def test_missing_details_are_blocking_actions(self, client, account):
+        r = await client.post(
+            "/v1/collection_case_previews",
+            json=case_body(debtor__email=DELETE, debtor__phone=DELETE),
+            headers=account.headers,
+        )
+        p = r.json()
+        assert p["is_eligible"] is True
+        assert p["required_actions"][0]["type"] == "provide_contact_details"
+        assert p["required_actions"][0]["is_blocking"] is True
+
+    async def test_ineligible(self, client, account):
+        r = await client.post(
+            "/v1/collection_case_previews",
+            json=case_body(debtor__address__country="US", debtor__phone="+1 212 555 0100"),
+            headers=account.headers,
+        )
+        p = r.json()
+        assert p["is_eligible"] is False
+        assert "US" in p["ineligibility_reason"]
+        assert p["partner_assignment"] is None
+        assert p["pricing_preview"] is None
+
+    @pytest.mark.parametrize("body", [{"currency": "xyz"}, {"surprise": 1}])
+    async def test_same_validation_as_create(self, client, account, body):
+        r = await client.post(
+            "/v1/collection_case_previews", json=case_body(**body), headers=account.headers
+        )
+        assert r.status_code in (400, 422)
