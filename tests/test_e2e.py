@@ -97,7 +97,9 @@ def docs_curl_commands() -> list[str]:
     return commands
 
 
-def run_curl(command: str, base: str, replacements: dict[str, str]) -> dict:
+def run_curl(
+    command: str, base: str, replacements: dict[str, str], cwd: Path | None = None
+) -> dict:
     command = command.replace("https://api.casapay.com", base)
     for old, new in replacements.items():
         command = command.replace(old, new)
@@ -106,6 +108,7 @@ def run_curl(command: str, base: str, replacements: dict[str, str]) -> dict:
         capture_output=True,
         text=True,
         timeout=30,
+        cwd=cwd,
     )
     body, _, status = result.stdout.rpartition("\n")
     return {"status": int(status), "body": json.loads(body)}
@@ -170,8 +173,7 @@ def test_docs_curl_commands_on_the_embedded_default() -> None:
     proc = serve(port, env, "--data-dir", str(data_dir))
     try:
         wait_healthy(base, proc, timeout=90)
-        commands = [c for c in docs_curl_commands() if " -F " not in c]
-        create, retrieve, by_ref, listing = commands
+        create, retrieve, by_ref, listing, upload = docs_curl_commands()
         created = run_curl(create, base, {})
         assert created["status"] == 201
         case = created["body"]
@@ -184,6 +186,21 @@ def test_docs_curl_commands_on_the_embedded_default() -> None:
         listed = run_curl(listing, base, ids)
         assert listed["status"] == 200
         assert listed["body"]["data"][0] == case
+
+        # The upload, as pasted, with a real PDF named invoice.pdf in the working directory.
+        work = data_dir / "work"
+        work.mkdir()
+        pdf = (Path(__file__).parent / "data" / "invoice.pdf").read_bytes()
+        (work / "invoice.pdf").write_bytes(pdf)
+        uploaded = run_curl(upload, base, ids, cwd=work)
+        assert uploaded["status"] == 201
+        assert uploaded["body"]["filename"] == "invoice.pdf"
+        assert uploaded["body"]["type"] == "pdf"
+        download = httpx.get(
+            base + uploaded["body"]["url"], headers={"Authorization": f"Bearer {DEMO_KEY}"}
+        )
+        assert download.content == pdf
+        assert list((data_dir / "files").rglob(uploaded["body"]["id"]))
 
         # The CLI works beside the running server, on the same embedded database.
         created_key = subprocess.run(

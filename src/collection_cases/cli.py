@@ -240,6 +240,78 @@ def cmd_partners_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+# cases: the partner's side, for operators (live mode by default) ----------------------------
+
+
+def _operator_action(args: argparse.Namespace) -> int:
+    """Run one lifecycle action as the account's operator, through the same service code as
+    the test helpers, and print the resulting object."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from collection_cases.accounts.service import Principal
+    from collection_cases.cases import lifecycle
+    from collection_cases.chat import service as chat
+    from collection_cases.db import configure_json, normalize_url
+    from collection_cases.errors import ApiError
+    from collection_cases.payments import service as payments
+
+    url = _prepared_database(args)
+    configure_json()
+
+    async def main() -> dict[str, Any]:
+        # Autocommit, like the API's connections: conn.transaction() is then a real one.
+        engine = create_async_engine(
+            normalize_url(url), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+        )
+        try:
+            async with engine.connect() as sa_conn:
+                conn = (await sa_conn.get_raw_connection()).driver_connection
+                cur = await conn.execute("SELECT id FROM accounts WHERE name = %s", (args.account,))
+                found = await cur.fetchone()
+                if found is None:
+                    raise SystemExit(f"no account named {args.account!r}")
+                principal = Principal(found[0], args.test, "secret", "operator")
+                kw = {"principal": principal, "case_id": args.case_id}
+                async with conn.transaction():
+                    if args.action == "verify":
+                        return await lifecycle.verify_case(conn, strict=True, **kw)
+                    if args.action == "assign-partner":
+                        return await lifecycle.assign_partner(conn, partner_id=args.partner, **kw)
+                    if args.action == "request-details":
+                        return await lifecycle.request_details(
+                            conn, requirements=args.requirement or ["debtor.email_or_phone"], **kw
+                        )
+                    if args.action == "record-payment":
+                        from datetime import UTC, date, datetime
+
+                        when = (
+                            date.fromisoformat(args.date) if args.date else datetime.now(UTC).date()
+                        )
+                        return await payments.record_payment(
+                            conn,
+                            amount=args.amount,
+                            payment_type=args.type,
+                            payment_date=when,
+                            **kw,
+                        )
+                    if args.action == "close":
+                        return await lifecycle.close(conn, close_code=args.close_code, **kw)
+                    return await chat.send_message(
+                        conn, sender="partner", message=args.message, attachments=[], **kw
+                    )
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(main())
+    except ApiError as exc:
+        _out(json.dumps(exc.body()["error"], indent=2))
+        return 1
+    _out(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+    return 0
+
+
 # parser --------------------------------------------------------------------------------------
 
 
@@ -302,6 +374,41 @@ def build_parser() -> argparse.ArgumentParser:
     remove = partners.add_parser("remove", parents=[common])
     remove.add_argument("id")
     remove.set_defaults(func=cmd_partners_remove)
+    cases = sub.add_parser(
+        "cases", help="the partner's side of a case (operators; live mode unless --test)"
+    ).add_subparsers(dest="action", required=True)
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = cases.add_parser(name, parents=[common], help=help_text)
+        p.add_argument("case_id", help="dc_...")
+        p.add_argument("--account", required=True)
+        p.add_argument("--test", action="store_true", help="act on a test-mode case")
+        p.set_defaults(func=_operator_action)
+        return p
+
+    action("verify", "run verification (partner assignment) now")
+    action("assign-partner", "give a pending case to a partner").add_argument(
+        "--partner", required=True, help="cp_..."
+    )
+    action("request-details", "ask the creditor for missing details").add_argument(
+        "--requirement",
+        action="append",
+        choices=["debtor.email_or_phone", "debtor.contact_person"],
+    )
+    payment = action("record-payment", "record a debt payment")
+    payment.add_argument("--amount", type=int, required=True, help="minor units")
+    payment.add_argument(
+        "--type", choices=["partial_payment", "installment"], default="partial_payment"
+    )
+    payment.add_argument("--date", help="YYYY-MM-DD (default today)")
+    from collection_cases.cases.lifecycle import PARTNER_CLOSE_CODES
+
+    action("close", "close the case").add_argument(
+        "--close-code", required=True, choices=PARTNER_CLOSE_CODES
+    )
+    action("send-message", "write to the creditor as the partner").add_argument(
+        "--message", required=True
+    )
     return parser
 
 

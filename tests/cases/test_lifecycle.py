@@ -189,10 +189,13 @@ class TestHelpers:
         case = await case_in(client, account, "pending_verification")
         r = await helper(client, account, case["id"], "verify")
         assert r.json()["status"] == "pending_verification"  # still no partner for US
-        r = await helper(
-            client, account, (await case_in(client, account, "active"))["id"], "verify"
-        )
+        active = await case_in(client, account, "active")
+        r = await helper(client, account, active["id"], "verify")
+        assert (r.status_code, r.json()) == (200, active)  # nothing to do
+        paused = await case_in(client, account, "paused")
+        r = await helper(client, account, paused["id"], "verify")
         assert r.status_code == 400
+        assert r.json()["error"]["code"] == "state_invalid"
 
     async def test_request_details_then_update_then_active(self, client, account):
         case = await make_case(client, account)

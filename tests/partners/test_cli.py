@@ -89,3 +89,75 @@ async def test_keys_create_list_revoke(cli_env, capsys, client):
     assert (await arun(capsys, "keys", "revoke", key_id))[0] == 0
     response = await client.get("/v1/collection_cases", headers=auth(key))
     assert response.status_code == 401
+
+
+async def test_operator_commands_act_on_live_cases(cli_env, capsys, client, account):
+    import json
+
+    from tests.factories import case_body
+
+    pending = await client.post(
+        "/v1/collection_cases",
+        json=case_body(debtor__address__country="US", debtor__phone="+1 212 555 0100"),
+        headers=auth(account.sk_live),
+    )
+    case_id = pending.json()["id"]
+    code, out = await arun(
+        capsys,
+        "cases",
+        "assign-partner",
+        case_id,
+        "--account",
+        account.name,
+        "--partner",
+        "cp_partner_gb_01",
+    )
+    assert code == 0, out
+    assert json.loads(out)["status"] == "active"
+    code, out = await arun(
+        capsys,
+        "cases",
+        "record-payment",
+        case_id,
+        "--account",
+        account.name,
+        "--amount",
+        "60000",
+        "--type",
+        "installment",
+    )
+    assert code == 0, out
+    assert json.loads(out)["type"] == "installment"
+    fetched = await client.get(f"/v1/collection_cases/{case_id}", headers=auth(account.sk_live))
+    assert fetched.json()["remainder"] == 300000
+    assert fetched.json()["collection_partner"]["id"] == "cp_partner_gb_01"
+    # A test-mode key cannot see it; the operator acting in test mode cannot either.
+    code, out = await arun(
+        capsys,
+        "cases",
+        "close",
+        case_id,
+        "--account",
+        account.name,
+        "--test",
+        "--close-code",
+        "settled",
+    )
+    assert code == 1
+    assert json.loads(out)["code"] == "resource_not_found"
+    code, out = await arun(
+        capsys, "cases", "close", case_id, "--account", account.name, "--close-code", "settled"
+    )
+    assert json.loads(out)["close_code"] == "settled"
+    code, out = await arun(
+        capsys,
+        "cases",
+        "send-message",
+        case_id,
+        "--account",
+        account.name,
+        "--message",
+        "closed now",
+    )
+    assert code == 1
+    assert json.loads(out)["code"] == "state_invalid"

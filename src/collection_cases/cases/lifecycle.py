@@ -45,7 +45,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "update": OPEN,
     "verify": frozenset({"pending_verification", "needs_details"}),
     "assign_partner": frozenset({"pending_verification", "needs_details"}),
-    "request_details": frozenset({"pending_verification", "active", "paused"}),
+    "request_details": frozenset({"pending_verification", "needs_details", "active", "paused"}),
     "pause": frozenset({"active"}),
     "resume": frozenset({"paused"}),
     "close": OPEN,
@@ -161,15 +161,17 @@ async def verify_case(
 ) -> dict[str, Any]:
     """Run verification on a pending_verification / needs_details case.
 
-    With `strict` (the test helper) a case in another status is refused; otherwise (after an
-    update or an upload) it is simply left as it is.
+    An active case is returned as it is. With `strict` (the test helper, the operator command)
+    a paused or closed case is refused; otherwise (after an update or upload) left alone.
     """
     try:
         row = await lock_case(conn, principal, case_id, "verify")
-    except StateInvalid:
-        if strict:
-            raise
-        return await _current(conn, principal, case_id)
+    except StateInvalid as exc:
+        current = await _current(conn, principal, case_id)
+        # Verifying an active case again is a no-op; paused and closed ones are refused.
+        if strict and current["status"] != "active":
+            raise exc from None
+        return current
     result = await verify(conn, debtor=row["debtor"], amount=row["amount_to_recover"])
     if result.status == "active":
         assert result.partner is not None
