@@ -66,7 +66,10 @@ def _libpq(url: str) -> str:
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     # No key cache by default, so revocation tests see the database; TestKeyCache covers it.
-    return Settings(database_url=database_url, db_pool_size=10, key_cache_seconds=0)
+    # Webhook workers are started by the tests that need them, not by every app.
+    return Settings(
+        database_url=database_url, db_pool_size=10, key_cache_seconds=0, run_worker=False
+    )
 
 
 @pytest.fixture(scope="session")

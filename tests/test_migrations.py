@@ -93,3 +93,19 @@ def test_migrations_run_from_an_installed_wheel(fresh_database: str, tmp_path) -
     location, revision = result.stdout.split()
     assert location == str(target / "collection_cases" / "migrations")
     assert revision == migrate.head_revision()
+
+
+def test_models_and_migrations_agree(database_url: str) -> None:
+    """No drift: what the models declare is exactly what the migrations built."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from collection_cases.db import normalize_url
+    from collection_cases.models import metadata
+
+    engine = create_engine(normalize_url(database_url))
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert diff == []

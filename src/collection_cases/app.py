@@ -35,6 +35,8 @@ from collection_cases.errors import (
     from_validation_errors,
     printable,
 )
+from collection_cases.events.delivery import DeliveryWorker
+from collection_cases.events.router import router as events_router
 from collection_cases.files.router import router as files_router
 from collection_cases.files.storage import open_store
 from collection_cases.middleware import RequestContextMiddleware
@@ -187,9 +189,22 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         own_engine = engine is None
         app.state.engine = engine or create_engine(settings)
         app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        stop = asyncio.Event()
+        worker_task = None
+        if settings.run_worker:
+            worker = DeliveryWorker(
+                app.state.engine,
+                timeout=settings.webhook_timeout_seconds,
+                lease=settings.webhook_lease_seconds,
+            )
+            worker_task = asyncio.create_task(worker.run_forever(stop))
         try:
             yield
         finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
+                await worker.close()
             if own_engine:
                 await app.state.engine.dispose()
 
@@ -215,6 +230,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.include_router(payments_router)
     app.include_router(partners_router)
     app.include_router(test_helpers_router)
+    app.include_router(events_router)
     app.add_middleware(RequestContextMiddleware, max_json_body_bytes=settings.max_json_body_bytes)
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
     return app

@@ -124,6 +124,37 @@ def _exit_normally(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Deliver webhooks until SIGTERM/SIGINT; run as many as you like, anywhere."""
+    from collection_cases import logs
+    from collection_cases.db import configure_json, create_engine
+    from collection_cases.events.delivery import DeliveryWorker
+
+    settings = _settings(args)
+    logs.configure(settings.log_level)
+    url = _prepared_database(args)
+    configure_json()
+
+    async def main() -> None:
+        engine = create_engine(settings, url=url)
+        worker = DeliveryWorker(
+            engine, timeout=settings.webhook_timeout_seconds, lease=settings.webhook_lease_seconds
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        _out("webhook worker running")
+        try:
+            await worker.run_forever(stop)
+        finally:
+            await worker.close()
+            await engine.dispose()
+
+    asyncio.run(main())
+    return 0
+
+
 # db ------------------------------------------------------------------------------------------
 
 
@@ -329,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int)
     serve.add_argument("--log-level", dest="log_level")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", parents=[common], help="deliver webhooks (standalone)")
+    worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", parents=[common], help="apply migrations").set_defaults(

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("FILE_STORE_URL", "COLLECTION_CASES_FILE_STORE_URL"),
     )
     max_upload_bytes: int = 25 * 1024 * 1024
+    # Deliver webhooks from inside each API process (`collection-cases worker` runs them alone).
+    run_worker: bool = True
+    webhook_timeout_seconds: float = 10.0
+    webhook_lease_seconds: float = 60.0
     # Set by `serve` when it started the embedded database: demo key is ensured then.
     embedded: bool = False
 

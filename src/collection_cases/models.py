@@ -2,10 +2,12 @@
 
 from collection_cases.accounts.models import Account, ApiKey
 from collection_cases.cases.models import CollectionCase
+from collection_cases.chat.models import ChatMessage
 from collection_cases.db import Base
-from collection_cases.events.models import Event
+from collection_cases.events.models import Event, WebhookDelivery, WebhookEndpoint
 from collection_cases.files.models import CaseFile
 from collection_cases.partners.models import CollectionPartner
+from collection_cases.payments.models import DebtPayment
 
 metadata = Base.metadata
 
@@ -13,8 +15,12 @@ __all__ = [
     "Account",
     "ApiKey",
     "CaseFile",
+    "ChatMessage",
     "CollectionCase",
     "CollectionPartner",
+    "DebtPayment",
     "Event",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
 ]

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, String, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,6 +27,14 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_list", "account_id", "is_test", text("created_at DESC"), text("id DESC")),
+        Index(
+            "ix_events_type",
+            "account_id",
+            "is_test",
+            "type",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -27,4 +46,86 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     request_id: Mapped[str | None] = mapped_column(String(40))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        CheckConstraint("status IN ('enabled', 'disabled')", name="status"),
+        Index(
+            "ix_webhook_endpoints_list",
+            "account_id",
+            "is_test",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    url: Mapped[str] = mapped_column(String(2048))
+    enabled_events: Mapped[list[str]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(10), server_default=text("'enabled'"))
+    # Needed in clear to sign deliveries (HMAC); shown to the client only on create.
+    secret: Mapped[str] = mapped_column(String(80))
+    api_version: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(String(500))
+    metadata_: Mapped[dict[str, str]] = mapped_column(
+        "metadata", JSONB, server_default=text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """The outbox: one row per (event, endpoint), written with the event."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        # Workers look for due pending rows...
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # ...the oldest pending one per endpoint (delivery keeps event order)...
+        Index(
+            "ix_webhook_deliveries_endpoint_pending",
+            "endpoint_id",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # ...and clients list an endpoint's deliveries.
+        Index(
+            "ix_webhook_deliveries_endpoint",
+            "endpoint_id",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    event_id: Mapped[str] = mapped_column(String(40), ForeignKey("events.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(10), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # The last attempts (most recent last): time, status code or error, duration.
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

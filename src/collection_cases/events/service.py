@@ -1,19 +1,35 @@
-"""Writing events: always inside the transaction that made the change (outbox)."""
+"""Events: written inside the transaction that made the change, with their webhook deliveries
+(the outbox); read back through the events API."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from psycopg import AsyncConnection as PgConnection
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from collection_cases.accounts.service import Principal
+from collection_cases.db import SCOPE
+from collection_cases.errors import InvalidRequestError, not_found, printable
 from collection_cases.ids import encode, new_uuid7
+from collection_cases.pagination import ListParams, created_conditions, fetch_page
 
 _INSERT_SQL = (
     "INSERT INTO events (id, account_id, is_test, type, data, request_id, idempotency_key) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    "VALUES (%(id)s, %(account_id)s, %(is_test)s, %(type)s, %(data)s, %(request_id)s, "
+    "%(idempotency_key)s)"
 )
+# One delivery per enabled endpoint of the same account and mode that wants this type.
+_DELIVERIES_SQL = f"""
+    INSERT INTO webhook_deliveries (id, account_id, is_test, event_id, endpoint_id)
+    SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), account_id, is_test,
+           %(id)s, id
+    FROM webhook_endpoints
+    WHERE {SCOPE} AND status = 'enabled'
+      AND (enabled_events ? '*' OR enabled_events ? %(type)s)
+"""
+COLUMNS = "id, type, is_test, data, request_id, idempotency_key, created_at"
 
 
 async def record(
@@ -27,17 +43,78 @@ async def record(
     idempotency_key: str | None = None,
 ) -> str:
     event_id = encode("evt", new_uuid7())
-    data = Jsonb({"object": obj, "previous_attributes": previous_attributes})
-    await conn.execute(
-        _INSERT_SQL,
-        (
-            event_id,
-            principal.account_id,
-            principal.is_test,
-            type_,
-            data,
-            request_id,
-            idempotency_key,
-        ),
-    )
+    args = {
+        "id": event_id,
+        **principal.scope,
+        "type": type_,
+        "data": Jsonb({"object": obj, "previous_attributes": previous_attributes}),
+        "request_id": request_id,
+        "idempotency_key": idempotency_key,
+    }
+    await conn.execute(_INSERT_SQL, args)
+    await conn.execute(_DELIVERIES_SQL, args)
     return event_id
+
+
+def render(m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": m["id"],
+        "object": "event",
+        "type": m["type"],
+        "created": int(m["created_at"].timestamp()),
+        "is_test": m["is_test"],
+        "data": m["data"],
+        "request": {"id": m["request_id"], "idempotency_key": m["idempotency_key"]},
+    }
+
+
+async def get_event(conn: PgConnection, *, principal: Principal, event_id: str) -> dict[str, Any]:
+    row = None
+    if event_id.startswith("evt_") and len(event_id) <= 40:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            f"SELECT {COLUMNS} FROM events WHERE id = %(id)s AND {SCOPE}",
+            {"id": event_id, **principal.scope},
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise not_found("event", event_id)
+    return render(row)
+
+
+async def list_events(
+    conn: PgConnection, *, principal: Principal, params: ListParams, types: list[str] | None
+) -> tuple[list[dict[str, Any]], bool]:
+    where, args = [SCOPE], dict(principal.scope)
+    if types is not None:
+        where.append("type = ANY(%(types)s)")
+        args["types"] = types
+    created_conditions(params, where, args)
+    cursors: dict[str, tuple[Any, Any]] = {}
+    for attr in ("starting_after", "ending_before"):
+        value = getattr(params, attr)
+        if value is None:
+            continue
+        hit = None
+        if value.startswith("evt_") and len(value) <= 40:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"SELECT created_at, id FROM events WHERE id = %(id)s AND {SCOPE}",
+                {"id": value, **principal.scope},
+            )
+            hit = await cur.fetchone()
+        if hit is None:
+            raise InvalidRequestError(
+                f"No such event: '{printable(value)}'", code="resource_not_found", param=attr
+            )
+        cursors[attr] = (hit["created_at"], hit["id"])
+    rows, has_more = await fetch_page(
+        conn,
+        select=f"SELECT {COLUMNS} FROM events",
+        where=where,
+        args=args,
+        limit=params.limit,
+        after=cursors.get("starting_after"),
+        before=cursors.get("ending_before"),
+    )
+    return [render(r) for r in rows], has_more

@@ -1,0 +1,225 @@
+"""HTTP routes: events, webhook endpoints and their deliveries."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
+from collection_cases.body import json_request, json_response, list_envelope, parse_json
+from collection_cases.errors import ValidationFailed
+from collection_cases.events import service as events
+from collection_cases.events import webhooks
+from collection_cases.events.types import expand
+from collection_cases.openapi_docs import error_responses
+from collection_cases.pagination import ListParams, list_params
+
+router = APIRouter(tags=["Events and webhooks"])
+
+
+class EventRequest(BaseModel):
+    id: str | None
+    idempotency_key: str | None
+
+
+class EventData(BaseModel):
+    object: dict[str, Any]
+    previous_attributes: dict[str, Any] | None
+
+
+class Event(BaseModel):
+    id: str
+    object: Literal["event"]
+    type: str
+    created: int
+    is_test: bool
+    data: EventData
+    request: EventRequest
+
+
+class EventList(BaseModel):
+    object: Literal["list"]
+    data: list[Event]
+    has_more: bool
+    url: str
+
+
+class WebhookEndpoint(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"]
+    url: str
+    enabled_events: list[str]
+    status: Literal["enabled", "disabled"]
+    api_version: str
+    description: str | None
+    metadata: dict[str, str]
+    created: int
+    secret: str | None = None
+
+
+class WebhookEndpointList(BaseModel):
+    object: Literal["list"]
+    data: list[WebhookEndpoint]
+    has_more: bool
+    url: str
+
+
+class DeletedWebhookEndpoint(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"]
+    deleted: bool
+
+
+class WebhookDelivery(BaseModel):
+    id: str
+    object: Literal["webhook_delivery"]
+    event: str
+    webhook_endpoint: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    attempt_log: list[dict[str, Any]]
+    next_attempt: int | None
+    delivered: int | None
+    created: int
+
+
+class WebhookDeliveryList(BaseModel):
+    object: Literal["list"]
+    data: list[WebhookDelivery]
+    has_more: bool
+    url: str
+
+
+@router.get(
+    "/v1/events",
+    response_model=EventList,
+    summary="List events",
+    responses=error_responses(400, 403, 422),
+)
+async def list_events(
+    access: ReadAccess,
+    page: Annotated[ListParams, Depends(list_params)],
+    type: Annotated[  # noqa: A002 - the documented parameter name
+        str | None, Query(max_length=100, description="A type, or a family: collection_case.*")
+    ] = None,
+) -> Response:
+    types = None
+    if type is not None:
+        types = expand(type)
+        if types is None:
+            raise ValidationFailed(f"Unknown event type: '{type[:100]}'.", param="type")
+    data, has_more = await events.list_events(
+        access.conn, principal=access.principal, params=page, types=types
+    )
+    return json_response(list_envelope(data, has_more=has_more, url="/v1/events"))
+
+
+@router.get(
+    "/v1/events/{event_id}",
+    response_model=Event,
+    summary="Retrieve an event",
+    responses=error_responses(403, 404),
+)
+async def retrieve_event(event_id: Annotated[str, Path()], access: ReadAccess) -> Response:
+    return json_response(
+        await events.get_event(access.conn, principal=access.principal, event_id=event_id)
+    )
+
+
+@router.post(
+    "/v1/webhook_endpoints",
+    response_model=WebhookEndpoint,
+    status_code=201,
+    summary="Create a webhook endpoint (its secret is shown only here)",
+    openapi_extra=json_request(webhooks.WebhookEndpointCreate),
+    responses=error_responses(400, 403, 413, 415, 422),
+)
+async def create_webhook_endpoint(request: Request, access: WriteAccess) -> Response:
+    params = await parse_json(request, webhooks.WebhookEndpointCreate)
+    endpoint = await webhooks.create_endpoint(
+        access.conn, principal=access.principal, params=params
+    )
+    return json_response(endpoint, status_code=201)
+
+
+@router.get(
+    "/v1/webhook_endpoints",
+    response_model=WebhookEndpointList,
+    summary="List webhook endpoints",
+    responses=error_responses(400, 403, 422),
+)
+async def list_webhook_endpoints(
+    access: ReadAccess, page: Annotated[ListParams, Depends(list_params)]
+) -> Response:
+    data, has_more = await webhooks.list_endpoints(
+        access.conn, principal=access.principal, params=page
+    )
+    return json_response(list_envelope(data, has_more=has_more, url="/v1/webhook_endpoints"))
+
+
+@router.get(
+    "/v1/webhook_endpoints/{endpoint_id}",
+    response_model=WebhookEndpoint,
+    summary="Retrieve a webhook endpoint",
+    responses=error_responses(403, 404),
+)
+async def retrieve_webhook_endpoint(
+    endpoint_id: Annotated[str, Path()], access: ReadAccess
+) -> Response:
+    endpoint = await webhooks.get_endpoint(
+        access.conn, principal=access.principal, endpoint_id=endpoint_id
+    )
+    return json_response(endpoint)
+
+
+@router.post(
+    "/v1/webhook_endpoints/{endpoint_id}",
+    response_model=WebhookEndpoint,
+    summary="Update a webhook endpoint",
+    openapi_extra=json_request(webhooks.WebhookEndpointUpdate),
+    responses=error_responses(400, 403, 404, 413, 415, 422),
+)
+async def update_webhook_endpoint(
+    request: Request, endpoint_id: Annotated[str, Path()], access: WriteAccess
+) -> Response:
+    params = await parse_json(request, webhooks.WebhookEndpointUpdate)
+    endpoint = await webhooks.update_endpoint(
+        access.conn, principal=access.principal, endpoint_id=endpoint_id, params=params
+    )
+    return json_response(endpoint)
+
+
+@router.delete(
+    "/v1/webhook_endpoints/{endpoint_id}",
+    response_model=DeletedWebhookEndpoint,
+    summary="Delete a webhook endpoint",
+    responses=error_responses(403, 404),
+)
+async def delete_webhook_endpoint(
+    endpoint_id: Annotated[str, Path()], access: WriteAccess
+) -> Response:
+    deleted = await webhooks.delete_endpoint(
+        access.conn, principal=access.principal, endpoint_id=endpoint_id
+    )
+    return json_response(deleted)
+
+
+@router.get(
+    "/v1/webhook_endpoints/{endpoint_id}/deliveries",
+    response_model=WebhookDeliveryList,
+    summary="An endpoint's deliveries and their attempts",
+    responses=error_responses(400, 403, 404, 422),
+)
+async def list_webhook_deliveries(
+    endpoint_id: Annotated[str, Path()],
+    access: ReadAccess,
+    page: Annotated[ListParams, Depends(list_params)],
+) -> Response:
+    data, has_more = await webhooks.list_deliveries(
+        access.conn, principal=access.principal, endpoint_id=endpoint_id, params=page
+    )
+    url = f"/v1/webhook_endpoints/{endpoint_id}/deliveries"
+    return json_response(list_envelope(data, has_more=has_more, url=url))

@@ -1,0 +1,276 @@
+"""Webhook endpoints: where an account's events are delivered."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from psycopg import AsyncConnection as PgConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from pydantic import Field, StrictStr, field_validator
+
+from collection_cases.accounts.service import Principal
+from collection_cases.db import SCOPE
+from collection_cases.errors import InvalidRequestError, ValidationFailed, not_found, printable
+from collection_cases.events.types import EVENT_TYPES
+from collection_cases.pagination import ListParams, fetch_page
+from collection_cases.validation import Metadata, StrictModel, Text500, check_metadata
+
+API_VERSION = "2024-11-01"
+COLUMNS = "id, url, enabled_events, status, api_version, description, metadata, created_at"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def _events(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError('must name at least one event type, or be ["*"]')
+    if "*" in value and len(value) > 1:
+        raise ValueError('"*" cannot be combined with other types')
+    unknown = [t for t in value if t != "*" and t not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown event type '{printable(unknown[0])}'")
+    return list(dict.fromkeys(value))
+
+
+class WebhookEndpointCreate(StrictModel):
+    url: StrictStr = Field(max_length=2048)
+    enabled_events: list[StrictStr] = Field(max_length=50)
+    description: Text500 | None = None
+    metadata: Metadata | None = None
+
+    @field_validator("enabled_events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        return _events(value)
+
+
+class WebhookEndpointUpdate(StrictModel):
+    url: StrictStr | None = Field(default=None, max_length=2048)
+    enabled_events: list[StrictStr] | None = Field(default=None, max_length=50)
+    status: Literal["enabled", "disabled"] | None = None
+    description: Text500 | None = None
+    metadata: dict[str, Text500] | None = None
+
+    @field_validator("enabled_events")
+    @classmethod
+    def _known_events(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _events(value)
+
+
+def check_url(url: str, *, is_test: bool) -> str:
+    """Live endpoints must be HTTPS; test mode also accepts http://localhost for development."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        host, parts = "", None  # type: ignore[assignment]
+    if parts is None or parts.scheme not in ("https", "http") or not host or parts.username:
+        raise ValidationFailed("url must be an absolute https:// URL.", param="url")
+    if parts.scheme == "http" and not (is_test and host in LOCAL_HOSTS):
+        raise ValidationFailed(
+            "url must use https (test mode also accepts http://localhost and 127.0.0.1).",
+            param="url",
+        )
+    if not is_test:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is not None and (
+            address.is_private or address.is_loopback or address.is_link_local
+        ):
+            raise ValidationFailed("url must not point at a private address.", param="url")
+    return url
+
+
+def render(m: dict[str, Any], *, secret: str | None = None) -> dict[str, Any]:
+    obj = {
+        "id": m["id"],
+        "object": "webhook_endpoint",
+        "url": m["url"],
+        "enabled_events": m["enabled_events"],
+        "status": m["status"],
+        "api_version": m["api_version"],
+        "description": m["description"],
+        "metadata": m["metadata"],
+        "created": int(m["created_at"].timestamp()),
+    }
+    if secret is not None:
+        obj["secret"] = secret
+    return obj
+
+
+async def create_endpoint(
+    conn: PgConnection, *, principal: Principal, params: WebhookEndpointCreate
+) -> dict[str, Any]:
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"INSERT INTO webhook_endpoints (id, account_id, is_test, url, enabled_events, secret, "
+        f"api_version, description, metadata) VALUES (%(id)s, %(account_id)s, %(is_test)s, "
+        f"%(url)s, %(events)s, %(secret)s, %(api_version)s, %(description)s, %(metadata)s) "
+        f"RETURNING {COLUMNS}",
+        {
+            "id": f"we_{secrets.token_hex(12)}",
+            **principal.scope,
+            "url": check_url(params.url, is_test=principal.is_test),
+            "events": Jsonb(params.enabled_events),
+            "secret": secret,
+            "api_version": API_VERSION,
+            "description": params.description,
+            "metadata": Jsonb(params.metadata or {}),
+        },
+    )
+    return render(await cur.fetchone(), secret=secret)  # type: ignore[arg-type]
+
+
+async def _row(
+    conn: PgConnection, principal: Principal, endpoint_id: str, *, lock: bool = False
+) -> dict[str, Any]:
+    row = None
+    if endpoint_id.startswith("we_") and len(endpoint_id) <= 40:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = %(id)s AND {SCOPE}"
+            + (" FOR UPDATE" if lock else ""),
+            {"id": endpoint_id, **principal.scope},
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise not_found("webhook_endpoint", endpoint_id)
+    return row
+
+
+async def get_endpoint(
+    conn: PgConnection, *, principal: Principal, endpoint_id: str
+) -> dict[str, Any]:
+    return render(await _row(conn, principal, endpoint_id))
+
+
+async def update_endpoint(
+    conn: PgConnection, *, principal: Principal, endpoint_id: str, params: WebhookEndpointUpdate
+) -> dict[str, Any]:
+    row = await _row(conn, principal, endpoint_id, lock=True)
+    changes: dict[str, Any] = {}
+    if params.url is not None:
+        changes["url"] = check_url(params.url, is_test=principal.is_test)
+    if params.enabled_events is not None:
+        changes["enabled_events"] = Jsonb(params.enabled_events)
+    if params.status is not None:
+        changes["status"] = params.status
+    if "description" in params.model_fields_set:
+        changes["description"] = params.description or None
+    if params.metadata is not None:
+        merged = {**row["metadata"], **params.metadata}
+        changes["metadata"] = Jsonb(check_metadata({k: v for k, v in merged.items() if v != ""}))
+    if not changes:
+        return render(row)
+    sets = ", ".join(f"{k} = %({k})s" for k in changes)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"UPDATE webhook_endpoints SET {sets} WHERE id = %(id)s AND {SCOPE} RETURNING {COLUMNS}",
+        {**changes, "id": endpoint_id, **principal.scope},
+    )
+    return render(await cur.fetchone())  # type: ignore[arg-type]
+
+
+async def delete_endpoint(
+    conn: PgConnection, *, principal: Principal, endpoint_id: str
+) -> dict[str, Any]:
+    await _row(conn, principal, endpoint_id, lock=True)
+    await conn.execute(
+        f"DELETE FROM webhook_endpoints WHERE id = %(id)s AND {SCOPE}",
+        {"id": endpoint_id, **principal.scope},
+    )
+    return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
+
+
+async def list_endpoints(
+    conn: PgConnection, *, principal: Principal, params: ListParams
+) -> tuple[list[dict[str, Any]], bool]:
+    cursors: dict[str, tuple[Any, Any]] = {}
+    for attr in ("starting_after", "ending_before"):
+        value = getattr(params, attr)
+        if value is None:
+            continue
+        try:
+            hit = await _row(conn, principal, value)
+        except Exception:
+            raise InvalidRequestError(
+                f"No such webhook_endpoint: '{printable(value)}'",
+                code="resource_not_found",
+                param=attr,
+            ) from None
+        cursors[attr] = (hit["created_at"], hit["id"])
+    rows, has_more = await fetch_page(
+        conn,
+        select=f"SELECT {COLUMNS} FROM webhook_endpoints",
+        where=[SCOPE],
+        args=dict(principal.scope),
+        limit=params.limit,
+        after=cursors.get("starting_after"),
+        before=cursors.get("ending_before"),
+    )
+    return [render(r) for r in rows], has_more
+
+
+DELIVERY_COLUMNS = (
+    "id, event_id, endpoint_id, status, attempts, next_attempt_at, attempt_log, delivered_at, "
+    "created_at"
+)
+
+
+def render_delivery(m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": m["id"],
+        "object": "webhook_delivery",
+        "event": m["event_id"],
+        "webhook_endpoint": m["endpoint_id"],
+        "status": m["status"],
+        "attempts": m["attempts"],
+        "attempt_log": m["attempt_log"],
+        "next_attempt": int(m["next_attempt_at"].timestamp()) if m["status"] == "pending" else None,
+        "delivered": int(m["delivered_at"].timestamp()) if m["delivered_at"] else None,
+        "created": int(m["created_at"].timestamp()),
+    }
+
+
+async def list_deliveries(
+    conn: PgConnection, *, principal: Principal, endpoint_id: str, params: ListParams
+) -> tuple[list[dict[str, Any]], bool]:
+    await _row(conn, principal, endpoint_id)
+    where = [SCOPE, "endpoint_id = %(endpoint_id)s"]
+    args = {**principal.scope, "endpoint_id": endpoint_id}
+    cursors: dict[str, tuple[Any, Any]] = {}
+    for attr in ("starting_after", "ending_before"):
+        value = getattr(params, attr)
+        if value is None:
+            continue
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            f"SELECT created_at, id FROM webhook_deliveries WHERE id = %(id)s AND "
+            f"endpoint_id = %(endpoint_id)s AND {SCOPE}",
+            {"id": value[:40], **args},
+        )
+        hit = await cur.fetchone()
+        if hit is None:
+            raise InvalidRequestError(
+                f"No such webhook_delivery: '{printable(value)}'",
+                code="resource_not_found",
+                param=attr,
+            )
+        cursors[attr] = (hit["created_at"], hit["id"])
+    rows, has_more = await fetch_page(
+        conn,
+        select=f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries",
+        where=where,
+        args=args,
+        limit=params.limit,
+        after=cursors.get("starting_after"),
+        before=cursors.get("ending_before"),
+    )
+    return [render_delivery(r) for r in rows], has_more
