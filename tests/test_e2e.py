@@ -224,3 +224,62 @@ def test_docs_curl_commands_on_the_embedded_default() -> None:
     # The embedded database stopped with the server that started it.
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_webhooks_from_serve_and_from_a_standalone_worker(fresh_database: str) -> None:
+    """serve delivers webhooks itself; with its worker off, `collection-cases worker` does."""
+    from tests.events.receiver import Receiver
+
+    base_env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database,
+        "COLLECTION_CASES_LOG_LEVEL": "warning",
+    }
+    receiver = Receiver()
+    url = receiver.start()
+    key = subprocess.run(
+        [CLI, "keys", "create", "--account", "hooks"],
+        env=base_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    headers = {"Authorization": f"Bearer {key}"}
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for run_worker in ("true", "false"):
+            port = free_port()
+            env = {**base_env, "COLLECTION_CASES_RUN_WORKER": run_worker}
+            proc = serve(port, env)
+            procs.append(proc)
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
+            if run_worker == "false":
+                procs.append(
+                    subprocess.Popen(
+                        [CLI, "worker"],
+                        env=base_env,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                    )
+                )
+            api = f"http://127.0.0.1:{port}/v1"
+            if run_worker == "true":
+                httpx.post(
+                    f"{api}/webhook_endpoints",
+                    headers=headers,
+                    json={"url": url, "enabled_events": ["collection_case.created"]},
+                ).raise_for_status()
+            before = len(receiver.received)
+            case = httpx.post(f"{api}/collection_cases", json=case_body(), headers=headers).json()
+            deadline = time.monotonic() + 20
+            while len(receiver.received) == before and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(receiver.received) == before + 1, run_worker
+            assert receiver.received[-1].event["data"]["object"]["id"] == case["id"]
+            if run_worker == "true":
+                stop(procs.pop(0))
+    finally:
+        for proc in procs:
+            stop(proc)
+        receiver.stop()

@@ -18,6 +18,7 @@ import hmac
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -98,7 +99,9 @@ class DeliveryWorker:
         timeout: float = 10.0,
         poll: float = 1.0,
         max_age: float = GIVE_UP_AFTER,
+        retry_delay: Callable[[int], float] = backoff,
     ) -> None:
+        self.retry_delay = retry_delay
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.batch, self.lease, self.timeout, self.poll = batch, lease, timeout, poll
         self.max_age = max_age
@@ -158,7 +161,7 @@ class DeliveryWorker:
                     _RETRY,
                     {
                         **args,
-                        "delay": backoff(job["attempts"]),
+                        "delay": self.retry_delay(job["attempts"]),
                         "max_age": self.max_age,
                         "give_up": entry.get("error") == "endpoint disabled",
                     },

@@ -21,13 +21,14 @@ _INSERT_SQL = (
     "%(idempotency_key)s)"
 )
 # One delivery per enabled endpoint of the same account and mode that wants this type.
+# clock_timestamp(), not now(): events of one transaction keep their order per endpoint.
 _DELIVERIES_SQL = f"""
-    INSERT INTO webhook_deliveries (id, account_id, is_test, event_id, endpoint_id)
+    INSERT INTO webhook_deliveries (id, account_id, is_test, event_id, endpoint_id, created_at)
     SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), account_id, is_test,
-           %(id)s, id
+           %(id)s, id, clock_timestamp()
     FROM webhook_endpoints
     WHERE {SCOPE} AND status = 'enabled'
-      AND (enabled_events ? '*' OR enabled_events ? %(type)s)
+      AND (enabled_events ? '*' OR enabled_events ? %(type)s OR enabled_events ? %(family)s)
 """
 COLUMNS = "id, type, is_test, data, request_id, idempotency_key, created_at"
 
@@ -52,7 +53,7 @@ async def record(
         "idempotency_key": idempotency_key,
     }
     await conn.execute(_INSERT_SQL, args)
-    await conn.execute(_DELIVERIES_SQL, args)
+    await conn.execute(_DELIVERIES_SQL, {**args, "family": type_.split(".", 1)[0] + ".*"})
     return event_id
 
 

@@ -15,7 +15,7 @@ from pydantic import Field, StrictStr, field_validator
 from collection_cases.accounts.service import Principal
 from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, ValidationFailed, not_found, printable
-from collection_cases.events.types import EVENT_TYPES
+from collection_cases.events.types import expand
 from collection_cases.pagination import ListParams, fetch_page
 from collection_cases.validation import Metadata, StrictModel, Text500, check_metadata
 
@@ -29,7 +29,7 @@ def _events(value: list[str]) -> list[str]:
         raise ValueError('must name at least one event type, or be ["*"]')
     if "*" in value and len(value) > 1:
         raise ValueError('"*" cannot be combined with other types')
-    unknown = [t for t in value if t != "*" and t not in EVENT_TYPES]
+    unknown = [t for t in value if t != "*" and expand(t) is None]
     if unknown:
         raise ValueError(f"unknown event type '{printable(unknown[0])}'")
     return list(dict.fromkeys(value))

@@ -1,0 +1,250 @@
+"""Webhook endpoints and delivery, against a real receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy import text
+
+from collection_cases.events.delivery import DeliveryWorker, sign
+from tests.factories import auth, make_case
+
+EP = "/v1/webhook_endpoints"
+
+
+async def endpoint(client, account, url, events=("*",), key=None):  # type: ignore[no-untyped-def]
+    r = await client.post(
+        EP, json={"url": url, "enabled_events": list(events)}, headers=auth(key or account.sk_test)
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def worker(engine, **kw):  # type: ignore[no-untyped-def]
+    kw.setdefault("retry_delay", lambda attempt: 0.05)
+    kw.setdefault("timeout", 2.0)
+    return DeliveryWorker(engine, **kw)
+
+
+async def drain(w, rounds=50):  # type: ignore[no-untyped-def]
+    for _ in range(rounds):
+        await w.run_once()
+        await asyncio.sleep(0.06)
+
+
+async def deliveries(client, account, we):  # type: ignore[no-untyped-def]
+    r = await client.get(
+        f"{EP}/{we['id']}/deliveries", params={"limit": 100}, headers=account.headers
+    )
+    return r.json()["data"]
+
+
+class TestEndpoints:
+    async def test_crud_and_secret_shown_once(self, client, account):
+        we = await endpoint(
+            client,
+            account,
+            "http://localhost:9999/hooks",
+            ["collection_case.*", "debt_payment.created"],
+        )
+        assert we["secret"].startswith("whsec_")
+        assert we["object"] == "webhook_endpoint"
+        assert we["status"] == "enabled"
+        got = (await client.get(f"{EP}/{we['id']}", headers=account.headers)).json()
+        assert "secret" not in got
+        assert got["enabled_events"] == ["collection_case.*", "debt_payment.created"]
+        updated = await client.post(
+            f"{EP}/{we['id']}",
+            json={
+                "url": "https://hooks.example.com/x",
+                "enabled_events": ["*"],
+                "status": "disabled",
+                "description": "main",
+                "metadata": {"team": "ops"},
+            },
+            headers=account.headers,
+        )
+        body = updated.json()
+        assert (body["url"], body["enabled_events"], body["status"]) == (
+            "https://hooks.example.com/x",
+            ["*"],
+            "disabled",
+        )
+        assert (body["description"], body["metadata"]) == ("main", {"team": "ops"})
+        listed = (await client.get(EP, headers=account.headers)).json()
+        assert [e["id"] for e in listed["data"]] == [we["id"]]
+        deleted = await client.delete(f"{EP}/{we['id']}", headers=account.headers)
+        assert deleted.json() == {"id": we["id"], "object": "webhook_endpoint", "deleted": True}
+        assert (await client.get(f"{EP}/{we['id']}", headers=account.headers)).status_code == 404
+
+    @pytest.mark.parametrize(
+        ("key", "url", "events"),
+        [
+            ("sk_live", "http://localhost:9000/h", ["*"]),
+            ("sk_live", "https://127.0.0.1/h", ["*"]),
+            ("sk_live", "https://10.0.0.5/h", ["*"]),
+            ("sk_test", "http://example.com/h", ["*"]),
+            ("sk_test", "ftp://localhost/h", ["*"]),
+            ("sk_test", "not a url", ["*"]),
+            ("sk_test", "https://hooks.example.com", ["collection_case.exploded"]),
+            ("sk_test", "https://hooks.example.com", ["*", "case_file.uploaded"]),
+            ("sk_test", "https://hooks.example.com", []),
+        ],
+    )
+    async def test_validation(self, client, account, key, url, events):
+        r = await client.post(
+            EP, json={"url": url, "enabled_events": events}, headers=auth(getattr(account, key))
+        )
+        assert r.status_code == 422, r.text
+
+    async def test_isolation(self, client, account, other_account):
+        we = await endpoint(client, account, "https://hooks.example.com/a")
+        for headers in (other_account.headers, auth(account.sk_live)):
+            assert (await client.get(f"{EP}/{we['id']}", headers=headers)).status_code == 404
+            assert (await client.delete(f"{EP}/{we['id']}", headers=headers)).status_code == 404
+        assert (
+            await client.post(
+                EP,
+                json={"url": "https://x.example.com", "enabled_events": ["*"]},
+                headers=auth(account.rk_test),
+            )
+        ).status_code == 403
+
+
+class TestDelivery:
+    async def test_happy_path_signed_and_in_order(
+        self, client, account, engine, receiver, verify_signature
+    ):
+        we = await endpoint(client, account, receiver.url)
+        case = await make_case(client, account)
+        await client.post(f"/v1/collection_cases/{case['id']}/pause", headers=account.headers)
+        await drain(worker(engine), rounds=10)
+        types = [r.event["type"] for r in receiver.received]
+        assert types == [
+            "collection_case.created",
+            "collection_case.active",
+            "collection_case.updated",
+            "collection_case.paused",
+        ]
+        for r in receiver.received:
+            assert verify_signature(r.body, r.signature, we["secret"])
+            assert not verify_signature(r.body + b" ", r.signature, we["secret"])
+            api = await client.get(f"/v1/events/{r.event['id']}", headers=account.headers)
+            assert api.json() == r.event
+        log = await deliveries(client, account, we)
+        assert {d["status"] for d in log} == {"delivered"}
+
+    async def test_receiver_500_then_200_is_retried(self, client, account, engine, receiver):
+        receiver.script = [(500, 0.0), (200, 0.0)]
+        we = await endpoint(client, account, receiver.url, ["collection_case.created"])
+        await make_case(client, account)
+        w = worker(engine)
+        await w.run_once()
+        [d] = await deliveries(client, account, we)
+        assert (d["status"], d["attempts"]) == ("pending", 1)
+        assert d["attempt_log"][0]["status_code"] == 500
+        await asyncio.sleep(0.1)
+        await w.run_once()
+        [d] = await deliveries(client, account, we)
+        assert (d["status"], d["attempts"]) == ("delivered", 2)
+        assert [a["status_code"] for a in d["attempt_log"]] == [500, 200]
+        assert len(receiver.received) == 1
+
+    async def test_receiver_timeout_is_retried(self, client, account, engine, receiver):
+        receiver.script = [(200, 1.5), (200, 0.0)]
+        we = await endpoint(client, account, receiver.url, ["collection_case.created"])
+        await make_case(client, account)
+        await drain(worker(engine, timeout=0.5), rounds=6)
+        [d] = await deliveries(client, account, we)
+        assert d["status"] == "delivered"
+        assert d["attempt_log"][0]["error"] == "ReadTimeout"
+        assert d["attempt_log"][-1]["status_code"] == 200
+
+    async def test_worker_killed_mid_flight_loses_nothing(self, client, account, engine, receiver):
+        we = await endpoint(client, account, receiver.url, ["collection_case.created"])
+        await make_case(client, account)
+        dying = worker(engine, lease=0.5)
+        claimed = await dying.claim()  # ...and the process dies before sending anything
+        assert len(claimed) == 1
+        survivor = worker(engine, lease=0.5)
+        assert await survivor.run_once() == 0  # leased: nobody else may take it yet
+        await asyncio.sleep(0.6)
+        assert await survivor.run_once() == 1
+        [d] = await deliveries(client, account, we)
+        assert (d["status"], d["attempts"]) == ("delivered", 2)
+        assert len(receiver.received) == 1
+        # The dead worker's late report (if it came back) cannot overwrite the outcome.
+        await dying._record(claimed[0], False, {"error": "late"})
+        [d] = await deliveries(client, account, we)
+        assert d["status"] == "delivered"
+
+    async def test_two_workers_never_claim_the_same_delivery(
+        self, client, account, engine, receiver
+    ):
+        eps = [await endpoint(client, account, f"{receiver.url}/{i}") for i in range(8)]
+        for _ in range(3):
+            await make_case(client, account)  # 2 events each -> 6 per endpoint, 48 in all
+        a, b = worker(engine), worker(engine)
+        for _ in range(20):
+            await asyncio.gather(a.run_once(), b.run_once())
+        seen = [(r.path, r.event["id"]) for r in receiver.received]
+        assert len(seen) == 48
+        assert len(set(seen)) == 48
+        for i, _ in enumerate(eps):  # each endpoint got its events in order
+            ids = [r.event["id"] for r in receiver.received if r.path.endswith(f"/{i}")]
+            assert ids == sorted(ids)
+
+    async def test_dead_endpoint_does_not_delay_others(self, client, account, engine, receiver):
+        from tests.events.receiver import Receiver
+
+        dead = Receiver(script=[(503, 0.0)])
+        dead_url = dead.start()
+        try:
+            await endpoint(client, account, dead_url)
+            await endpoint(client, account, receiver.url)
+            await make_case(client, account)
+            await drain(worker(engine), rounds=5)
+            assert len(receiver.received) == 2
+            assert dead.hits >= 2  # retried
+        finally:
+            dead.stop()
+
+    async def test_disabled_endpoint_gets_nothing(self, client, account, engine, receiver):
+        we = await endpoint(client, account, receiver.url)
+        await client.post(f"{EP}/{we['id']}", json={"status": "disabled"}, headers=account.headers)
+        await make_case(client, account)
+        await drain(worker(engine), rounds=3)
+        assert receiver.received == []
+        assert await deliveries(client, account, we) == []
+
+    async def test_test_and_live_do_not_mix(self, client, account, engine, receiver):
+        live = await endpoint(
+            client, account, "https://hooks.example.com/live", key=account.sk_live
+        )
+        await endpoint(client, account, receiver.url)
+        await make_case(client, account)  # a test-mode case
+        async with engine.connect() as conn:
+            n = (
+                await conn.execute(
+                    text("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :e"),
+                    {"e": live["id"]},
+                )
+            ).scalar_one()
+        assert n == 0
+        await drain(worker(engine), rounds=3)
+        assert all(r.event["is_test"] for r in receiver.received)
+        assert len(receiver.received) == 2
+
+
+class TestSignature:
+    def test_tolerance_and_tampering(self, verify_signature):
+        body, secret = b'{"id": "evt_1"}', "whsec_test"
+        now = int(time.time())
+        assert verify_signature(body, sign(secret, body, now), secret)
+        assert verify_signature(body, sign(secret, body, now - 299), secret)
+        assert not verify_signature(body, sign(secret, body, now - 301), secret)
+        assert not verify_signature(body, sign(secret, body, now), "whsec_other")
+        assert not verify_signature(b'{"id": "evt_2"}', sign(secret, body, now), secret)
+        assert not verify_signature(body, "garbage", secret)
