@@ -39,6 +39,7 @@ from collection_cases.events.delivery import DeliveryWorker
 from collection_cases.events.router import router as events_router
 from collection_cases.files.router import router as files_router
 from collection_cases.files.storage import open_store
+from collection_cases.idempotency.service import Replay
 from collection_cases.middleware import RequestContextMiddleware
 from collection_cases.openapi_docs import ErrorResponse
 from collection_cases.partners.router import router as partners_router
@@ -69,6 +70,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         return exc.response()
+
+    @app.exception_handler(Replay)
+    async def _replay(request: Request, exc: Replay) -> Response:
+        return exc.response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

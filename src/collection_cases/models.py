@@ -6,6 +6,7 @@ from collection_cases.chat.models import ChatMessage
 from collection_cases.db import Base
 from collection_cases.events.models import Event, WebhookDelivery, WebhookEndpoint
 from collection_cases.files.models import CaseFile
+from collection_cases.idempotency.models import IdempotencyKey
 from collection_cases.partners.models import CollectionPartner
 from collection_cases.payments.models import DebtPayment
 
@@ -20,6 +21,7 @@ __all__ = [
     "CollectionPartner",
     "DebtPayment",
     "Event",
+    "IdempotencyKey",
     "WebhookDelivery",
     "WebhookEndpoint",
     "metadata",

@@ -6,14 +6,18 @@ import base64
 import binascii
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 from psycopg import AsyncConnection as PgConnection
+from starlette.responses import Response
 
 from collection_cases.accounts.service import Principal, authenticate
 from collection_cases.db import connection
 from collection_cases.errors import AuthenticationFailed, PermissionDenied
+from collection_cases.idempotency import service as idempotency
+from collection_cases.idempotency.service import Idempotency
 from collection_cases.query import reject_unknown_query
 
 
@@ -57,6 +61,14 @@ class Access:
 
     conn: PgConnection
     principal: Principal
+    idempotency: Idempotency | None = None
+
+    async def respond(self, content: Any, status_code: int = 200) -> Response:
+        """The JSON response of a write, stored with its effect when an Idempotency-Key came."""
+        body = orjson.dumps(content)
+        if self.idempotency is not None:
+            await idempotency.store(self.conn, self.principal, self.idempotency, status_code, body)
+        return Response(body, status_code=status_code, media_type="application/json")
 
 
 async def authorize(request: Request, conn: PgConnection, *, write: bool) -> Principal:
@@ -82,7 +94,12 @@ async def _write_access(request: Request) -> AsyncIterator[Access]:
         # One transaction per request, committed when the endpoint returns and before the
         # response is sent (scope="function"): a 201 always means the row is durable.
         async with conn.transaction():
-            yield Access(conn, principal)
+            idem = None
+            key = idempotency.key_from(request)
+            if key is not None:
+                idem = Idempotency(key, idempotency.fingerprint(request, await request.body()))
+                await idempotency.begin(conn, principal, idem)  # may raise Replay
+            yield Access(conn, principal, idem)
 
 
 async def _any_key_access(request: Request) -> AsyncIterator[Access]:

@@ -51,7 +51,7 @@ async def create_collection_case(request: Request, access: WriteAccess) -> Respo
         params=params,
         request_id=request.state.request_id,
     )
-    return json_response(case, status_code=201)
+    return await access.respond(case, status_code=201)
 
 
 @router.get(
@@ -141,7 +141,7 @@ async def update_collection_case(
         fields_set=params.model_fields_set,
         request_id=request.state.request_id,
     )
-    return json_response(case)
+    return await access.respond(case)
 
 
 @router.post(
@@ -160,7 +160,7 @@ async def pause_collection_case(
         case_id=case_id,
         request_id=request.state.request_id,
     )
-    return json_response(case)
+    return await access.respond(case)
 
 
 @router.post(
@@ -179,7 +179,7 @@ async def resume_collection_case(
         case_id=case_id,
         request_id=request.state.request_id,
     )
-    return json_response(case)
+    return await access.respond(case)
 
 
 @router.post(
@@ -200,4 +200,4 @@ async def close_collection_case(
         close_code=params.close_code,
         request_id=request.state.request_id,
     )
-    return json_response(case)
+    return await access.respond(case)

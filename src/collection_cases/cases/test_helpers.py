@@ -13,7 +13,7 @@ from pydantic import Field, StrictInt
 from starlette.responses import Response
 
 from collection_cases.accounts.dependencies import Access, WriteAccess
-from collection_cases.body import json_request, json_response, parse_optional_json
+from collection_cases.body import json_request, parse_optional_json
 from collection_cases.cases import lifecycle
 from collection_cases.cases.schemas import CollectionCase, NoParams
 from collection_cases.cases.verification import REQUIRES_CONTACT, REQUIRES_CONTACT_PERSON
@@ -71,7 +71,7 @@ async def helper_verify(request: Request, case_id: CaseId, access: WriteAccess) 
         strict=True,
         request_id=request.state.request_id,
     )
-    return json_response(case)
+    return await access.respond(case)
 
 
 @router.post(
@@ -93,7 +93,7 @@ async def helper_request_details(
         requirements=list(dict.fromkeys(params.requirements)),
         request_id=request.state.request_id,
     )
-    return json_response(case)
+    return await access.respond(case)
 
 
 @router.post(
@@ -118,7 +118,7 @@ async def helper_record_payment(request: Request, case_id: CaseId, access: Write
         payment_date=params.payment_date or datetime.now(UTC).date(),
         request_id=request.state.request_id,
     )
-    return json_response(payment, status_code=201)
+    return await access.respond(payment, status_code=201)
 
 
 @router.post(
@@ -140,7 +140,7 @@ async def helper_close(request: Request, case_id: CaseId, access: WriteAccess) -
         close_code=params.close_code,
         request_id=request.state.request_id,
     )
-    return json_response(case)
+    return await access.respond(case)
 
 
 @router.post(
@@ -167,7 +167,7 @@ async def helper_send_partner_message(
         attachments=params.attachments,
         request_id=request.state.request_id,
     )
-    return json_response(message, status_code=201)
+    return await access.respond(message, status_code=201)
 
 
 __all__ = ["REQUIRES_CONTACT_PERSON", "router"]

@@ -38,7 +38,7 @@ async def send_chat_message(
         attachments=params.attachments,
         request_id=request.state.request_id,
     )
-    return json_response(message, status_code=201)
+    return await access.respond(message, status_code=201)
 
 
 @router.get(

@@ -184,9 +184,20 @@ class DeliveryWorker:
         await asyncio.gather(*(one(job) for job in jobs))
         return len(jobs)
 
+    async def purge(self) -> None:
+        """Housekeeping that any worker may do: idempotency keys past their 24 hours."""
+        from collection_cases.idempotency.service import purge
+
+        async with self.engine.connect() as sa_conn:
+            await purge((await sa_conn.get_raw_connection()).driver_connection)
+
     async def run_forever(self, stop: asyncio.Event) -> None:
+        next_purge = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + 300
+                    await self.purge()
                 busy = await self.run_once()
             except Exception:  # keep the loop alive through outages; logged
                 log.exception("webhook worker iteration failed")

@@ -142,7 +142,7 @@ async def create_webhook_endpoint(request: Request, access: WriteAccess) -> Resp
     endpoint = await webhooks.create_endpoint(
         access.conn, principal=access.principal, params=params
     )
-    return json_response(endpoint, status_code=201)
+    return await access.respond(endpoint, status_code=201)
 
 
 @router.get(
@@ -189,7 +189,7 @@ async def update_webhook_endpoint(
     endpoint = await webhooks.update_endpoint(
         access.conn, principal=access.principal, endpoint_id=endpoint_id, params=params
     )
-    return json_response(endpoint)
+    return await access.respond(endpoint)
 
 
 @router.delete(

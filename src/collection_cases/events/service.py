@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 from collection_cases.accounts.service import Principal
 from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, not_found, printable
+from collection_cases.idempotency.service import current_key
 from collection_cases.ids import encode, new_uuid7
 from collection_cases.pagination import ListParams, created_conditions, fetch_page
 
@@ -44,6 +45,8 @@ async def record(
     idempotency_key: str | None = None,
 ) -> str:
     event_id = encode("evt", new_uuid7())
+    if idempotency_key is None:
+        idempotency_key = current_key.get()
     args = {
         "id": event_id,
         **principal.scope,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -15,6 +16,8 @@ from collection_cases.files import service as files
 from collection_cases.files.schemas import UPLOAD_REQUEST, CaseFile, CaseFileList, DocumentType
 from collection_cases.files.storage import FileStore
 from collection_cases.files.upload import receive_upload
+from collection_cases.idempotency import service as idempotency
+from collection_cases.idempotency.service import Idempotency
 from collection_cases.openapi_docs import error_responses
 from collection_cases.pagination import ListParams, list_params
 
@@ -33,6 +36,7 @@ async def upload_case_file(
     request: Request, case_id: Annotated[str, Path(description="dc_...")]
 ) -> Response:
     store: FileStore = request.app.state.file_store
+    key = idempotency.key_from(request)
     # Checked before the body is read, so a wrong case costs no upload. No connection is
     # held while the bytes stream in: a slow client must not hold a pool slot.
     async with connection(request) as conn:
@@ -41,6 +45,15 @@ async def upload_case_file(
     upload = await receive_upload(request, store, request.app.state.settings.max_upload_bytes)
     try:
         async with connection(request) as conn, conn.transaction():
+            idem = None
+            if key is not None:
+                # What makes two uploads "the same": the fields and the file's bytes (not the
+                # multipart boundary, which every client picks anew).
+                semantic = "|".join(
+                    (upload.document_type, upload.description or "", upload.filename, upload.sha256)
+                ).encode()
+                idem = Idempotency(key, idempotency.fingerprint(request, semantic))
+                await idempotency.begin(conn, principal, idem)  # may raise Replay
             obj = await files.record_file(
                 conn,
                 principal=principal,
@@ -48,11 +61,14 @@ async def upload_case_file(
                 upload=upload,
                 request_id=request.state.request_id,
             )
+            body = orjson.dumps(obj)
+            if idem is not None:
+                await idempotency.store(conn, principal, idem, 201, body)
     except BaseException:
         # No row, so no bytes: the store write is undone whatever went wrong.
         await store.delete(upload.key)
         raise
-    return json_response(obj, status_code=201)
+    return Response(body, status_code=201, media_type="application/json")
 
 
 @router.get(

@@ -1,0 +1,144 @@
+"""Idempotency-Key: a retried POST gets the first response instead of a second effect.
+
+The whole protocol runs inside the request's own transaction:
+1. `pg_try_advisory_xact_lock` on (account, mode, key): if another request holds it, the same
+   key is in flight -> 409 at once (no waiting);
+2. a stored response for the key: same fingerprint -> replay it (`Idempotent-Replayed: true`),
+   another fingerprint -> 400 idempotency_error;
+3. otherwise the request runs, and its response is stored by the same transaction as its
+   effect. A request that fails stores nothing (its transaction rolls back), so a corrected
+   retry works; a crash releases the lock with the connection.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection as PgConnection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from collection_cases.accounts.service import Principal
+from collection_cases.db import SCOPE
+from collection_cases.errors import ApiError, InvalidRequestError
+
+HEADER = "idempotency-key"
+MAX_LENGTH = 255
+RETENTION_HOURS = 24
+# The key of the request being handled (events record it).
+current_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "idempotency_key", default=None
+)
+
+
+class IdempotencyMismatch(ApiError):
+    status_code = 400
+    type = "idempotency_error"
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInFlight(ApiError):
+    status_code = 409
+    type = "idempotency_error"
+    code = "idempotency_key_in_use"
+
+
+class Replay(Exception):
+    """Raised to answer with a stored response instead of running the request."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+@dataclass(slots=True)
+class Idempotency:
+    key: str
+    fingerprint: str
+
+
+def key_from(request: Request) -> str | None:
+    if request.method != "POST":
+        return None  # ignored on GET and DELETE
+    value = request.headers.get(HEADER)
+    if value is None:
+        return None
+    if not value or len(value) > MAX_LENGTH or not value.isprintable() or not value.isascii():
+        raise InvalidRequestError(
+            f"Idempotency-Key must be 1 to {MAX_LENGTH} printable ASCII characters.",
+            param="Idempotency-Key",
+        )
+    return value
+
+
+def fingerprint(request: Request, body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode() + b" " + request.url.path.encode() + b"\n")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
+_FIND = (
+    "SELECT fingerprint, response_status, response_body FROM idempotency_keys "
+    f"WHERE key = %(key)s AND {SCOPE}"
+)
+_STORE = (
+    "INSERT INTO idempotency_keys (account_id, is_test, key, fingerprint, response_status, "
+    "response_body) VALUES (%(account_id)s, %(is_test)s, %(key)s, %(fingerprint)s, "
+    "%(status)s, %(body)s)"
+)
+
+
+async def begin(conn: PgConnection, principal: Principal, idem: Idempotency) -> None:
+    """Take the key for this transaction, or raise Replay / a conflict."""
+    lock_name = f"{principal.account_id}:{int(principal.is_test)}:{idem.key}"
+    got = await (await conn.execute(_LOCK, (lock_name,))).fetchone()
+    if not got or not got[0]:
+        raise IdempotencyInFlight(
+            "A request with this Idempotency-Key is still being processed; retry later.",
+            param="Idempotency-Key",
+        )
+    row = await (await conn.execute(_FIND, {"key": idem.key, **principal.scope})).fetchone()
+    if row is None:
+        current_key.set(idem.key)
+        return
+    if row[0] != idem.fingerprint:
+        raise IdempotencyMismatch(
+            "This Idempotency-Key was used with different parameters; use a new key.",
+            param="Idempotency-Key",
+        )
+    raise Replay(
+        Response(
+            bytes(row[2]),
+            status_code=row[1],
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    )
+
+
+async def store(
+    conn: PgConnection, principal: Principal, idem: Idempotency, status: int, body: bytes
+) -> None:
+    await conn.execute(
+        _STORE,
+        {
+            **principal.scope,
+            "key": idem.key,
+            "fingerprint": idem.fingerprint,
+            "status": status,
+            "body": body,
+        },
+    )
+
+
+async def purge(conn: PgConnection, batch: int = 10_000) -> int:
+    """Drop keys older than the retention period (run periodically by the workers)."""
+    cur = await conn.execute(
+        "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys "
+        f"WHERE created_at < now() - interval '{RETENTION_HOURS} hours' LIMIT %s))",
+        (batch,),
+    )
+    return cur.rowcount
