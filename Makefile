@@ -21,8 +21,8 @@ test: $(STAMP)  ## the whole suite, on the embedded PostgreSQL unless DATABASE_U
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests migrations
-	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff format --check src tests migrations bench
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests migrations

@@ -27,8 +27,7 @@ COLUMNS = (
     "collection_partner, requirements, creditor_reference, due_date, metadata, created_at"
 )
 AUTH = (
-    "SELECT id, account_id, is_test, kind FROM api_keys "
-    "WHERE key_hash = $1 AND revoked_at IS NULL"
+    "SELECT id, account_id, is_test, kind FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
 )
 BY_ID = f"SELECT {COLUMNS} FROM collection_cases WHERE id = $1 AND account_id = $2 AND is_test = $3"
 BY_REF = (
@@ -36,8 +35,7 @@ BY_REF = (
     "WHERE reference = $1 AND account_id = $2 AND is_test = $3"
 )
 CURSOR = (
-    "SELECT created_at, id FROM collection_cases WHERE id = $1 AND account_id = $2 "
-    "AND is_test = $3"
+    "SELECT created_at, id FROM collection_cases WHERE id = $1 AND account_id = $2 AND is_test = $3"
 )
 PARTNER = (
     "SELECT id, name, email, phone, site, base_success_fee_pct FROM collection_partners "
@@ -61,8 +59,12 @@ pool: asyncpg.Pool | None = None
 
 
 async def _init(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=lambda v: orjson.dumps(v).decode(),
-                              decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )
 
 
 def render(r: Any) -> dict[str, Any]:
@@ -88,12 +90,16 @@ def render(r: Any) -> dict[str, Any]:
 
 async def respond(send: Any, status: int, body: Any) -> None:
     payload = orjson.dumps(body)
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -109,8 +115,12 @@ def _uuid7() -> uuid.UUID:
 
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(secrets.token_bytes(10), "big")
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) | (
-        rand & ((1 << 62) - 1)
+    value = (
+        (ms << 80)
+        | (0x7 << 76)
+        | ((rand >> 62) & 0xFFF) << 64
+        | (0b10 << 62)
+        | (rand & ((1 << 62) - 1))
     )
     return uuid.UUID(int=value)
 
@@ -161,10 +171,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 f"ORDER BY created_at DESC, id DESC LIMIT {limit + 1}"
             )
             rows = await conn.fetch(sql, *args)
-            return await respond(send, 200, {
-                "object": "list", "data": [render(r) for r in rows[:limit]],
-                "has_more": len(rows) > limit, "url": "/v1/collection_cases",
-            })
+            return await respond(
+                send,
+                200,
+                {
+                    "object": "list",
+                    "data": [render(r) for r in rows[:limit]],
+                    "has_more": len(rows) > limit,
+                    "url": "/v1/collection_cases",
+                },
+            )
         if method == "POST" and path == "/v1/collection_cases":
             body = b""
             while True:
@@ -175,8 +191,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             p = orjson.loads(body)
             d = p["debtor"]
             debtor = {
-                "type": d["type"], "name": d["name"], "contact_person": d.get("contact_person"),
-                "email": d.get("email"), "phone": d.get("phone"),
+                "type": d["type"],
+                "name": d["name"],
+                "contact_person": d.get("contact_person"),
+                "email": d.get("email"),
+                "phone": d.get("phone"),
                 "address": {**{"line2": None, "state": None}, **d["address"]},
                 "country": d.get("country") or d["address"]["country"],
             }
@@ -186,21 +205,37 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 )
                 snapshot = (
                     {k: partner[k] for k in ("id", "name", "email", "phone", "site")}
-                    if partner else None
+                    if partner
+                    else None
                 )
                 row = await conn.fetchrow(
-                    INSERT, _uuid7(), "".join(secrets.choice(ALPHABET) for _ in range(8)),
-                    account, is_test, "active" if partner else "pending_verification",
-                    p["amount_to_recover"], p["currency"].lower(), debtor, debtor["type"],
-                    debtor["country"], partner["id"] if partner else None, snapshot,
-                    p.get("creditor_reference"), date.fromisoformat(p["due_date"]),
+                    INSERT,
+                    _uuid7(),
+                    "".join(secrets.choice(ALPHABET) for _ in range(8)),
+                    account,
+                    is_test,
+                    "active" if partner else "pending_verification",
+                    p["amount_to_recover"],
+                    p["currency"].lower(),
+                    debtor,
+                    debtor["type"],
+                    debtor["country"],
+                    partner["id"] if partner else None,
+                    snapshot,
+                    p.get("creditor_reference"),
+                    date.fromisoformat(p["due_date"]),
                     p.get("metadata") or {},
                 )
                 case = render(row)
                 for kind in ("collection_case.created", "collection_case.active"):
                     await conn.execute(
-                        EVENT, "evt_" + _uuid7().hex, account, is_test, kind,
-                        {"object": case, "previous_attributes": None}, "req_bench",
+                        EVENT,
+                        "evt_" + _uuid7().hex,
+                        account,
+                        is_test,
+                        kind,
+                        {"object": case, "previous_attributes": None},
+                        "req_bench",
                     )
             return await respond(send, 201, case)
     return await respond(send, 404, {})

@@ -27,7 +27,6 @@ from pathlib import Path
 import httpx
 import psutil
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -159,10 +158,22 @@ def wrk(url: str, script: str, seconds: int, connections: int) -> dict:
         f.write(script)
     out = subprocess.run(
         [
-            "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-            "-H", f"Authorization: Bearer {BENCH_KEY}", "-s", f.name, url,
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "5s",
+            "-H",
+            f"Authorization: Bearer {BENCH_KEY}",
+            "-s",
+            f.name,
+            url,
         ],
-        capture_output=True, text=True, timeout=seconds + 60,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
     ).stdout
     os.unlink(f.name)
 
@@ -187,23 +198,56 @@ def wrk(url: str, script: str, seconds: int, connections: int) -> dict:
 
 
 def start(kind: str, url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": url, "COLLECTION_CASES_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "COLLECTION_CASES_LOG_LEVEL": "warning",
+        # The limiter runs (its cost is part of the figures) but never trips.
+        "COLLECTION_CASES_RATE_LIMIT_PER_SECOND": "1000000",
+    }
     if kind == "project":
-        cmd = [str(BIN / "collection-cases"), "serve", "--port", str(port),
-               "--workers", str(workers)]
+        cmd = [
+            str(BIN / "collection-cases"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
     else:
         env["BENCH_DATABASE_URL"] = libpq(url)
-        cmd = [str(BIN / "uvicorn"), "bench.reference_app:app", "--port", str(port),
-               "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-               "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+        cmd = [
+            str(BIN / "uvicorn"),
+            "bench.reference_app:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     probe = "/healthz" if kind == "project" else "/v1/collection_cases?limit=1"
     while time.monotonic() < deadline:
         try:
-            r = httpx.get(f"http://127.0.0.1:{port}{probe}",
-                          headers={"Authorization": f"Bearer {BENCH_KEY}"}, timeout=1)
+            r = httpx.get(
+                f"http://127.0.0.1:{port}{probe}",
+                headers={"Authorization": f"Bearer {BENCH_KEY}"},
+                timeout=1,
+            )
             if r.status_code == 200:
                 return proc
         except httpx.HTTPError:
@@ -230,11 +274,12 @@ def run_suite(kind: str, url: str, workers: int, scripts: dict[str, str], args) 
             if args.only and name not in args.only:
                 continue
             wrk(f"http://127.0.0.1:{port}", script, 1, args.connections)  # warm-up
-            results[name] = wrk(f"http://127.0.0.1:{port}", script, args.duration,
-                                args.connections)
+            results[name] = wrk(f"http://127.0.0.1:{port}", script, args.duration, args.connections)
             r = results[name]
-            log(f"{kind:9} w{workers} {name:17} {r['rps']:8.0f} req/s  p50 {r['p50']:6.1f} ms"
-                f"  p99 {r['p99']:6.1f} ms  errors {r['errors']}")
+            log(
+                f"{kind:9} w{workers} {name:17} {r['rps']:8.0f} req/s  p50 {r['p50']:6.1f} ms"
+                f"  p99 {r['p99']:6.1f} ms  errors {r['errors']}"
+            )
     finally:
         stop(proc)
     return results
@@ -290,8 +335,9 @@ def main() -> int:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         log("installing wrk from the system packages...")
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL
+        )
     started = time.monotonic()
     url = database_url()
     data = prepare(url, args.rows)

@@ -63,8 +63,11 @@ def main() -> int:
             case = client.post("/v1/collection_cases", json=run.DOCUMENTED_BODY).json()
             files_url = f"/v1/collection_cases/{case['id']}/files"
             for _ in range(3):  # warm-up: imports, pools, first-request allocations
-                client.post(files_url, files={"file": ("a.pdf", PDF_HEAD)},
-                            data={"document_type": "miscellaneous"}).raise_for_status()
+                client.post(
+                    files_url,
+                    files={"file": ("a.pdf", PDF_HEAD)},
+                    data={"document_type": "miscellaneous"},
+                ).raise_for_status()
             before_peak, before_rss = vm(proc.pid, "VmHWM"), vm(proc.pid, "VmRSS")
             boundary = "benchBOUNDARY"
             started = time.monotonic()
@@ -81,8 +84,10 @@ def main() -> int:
         run.stop(proc)
     mib = 2**20
     print(f"uploaded {stored / mib:.1f} MiB in {elapsed:.2f}s ({stored / mib / elapsed:.0f} MiB/s)")  # noqa: T201
-    print(f"RSS before {before_rss / mib:.1f} MiB; peak before {before_peak / mib:.1f} MiB, "  # noqa: T201
-          f"peak after {after_peak / mib:.1f} MiB: +{(after_peak - before_peak) / mib:.1f} MiB")
+    print(
+        f"RSS before {before_rss / mib:.1f} MiB; peak before {before_peak / mib:.1f} MiB, "  # noqa: T201
+        f"peak after {after_peak / mib:.1f} MiB: +{(after_peak - before_peak) / mib:.1f} MiB"
+    )
     return 0
 
 

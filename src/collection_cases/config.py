@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     # Seconds a valid key is remembered per process (0: look it up on every request). A
     # revoked key keeps working for at most this long.
     key_cache_seconds: float = 5.0
+    # Requests per second per API key, shared by all processes (0: no limit). Counted in
+    # PostgreSQL, or in Redis when REDIS_URL is set.
+    rate_limit_per_second: int = 200
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "COLLECTION_CASES_REDIS_URL")
+    )
     # Largest JSON request body accepted (uploads have their own limit).
     max_json_body_bytes: int = 1_048_576
     # Where case files go: unset = a folder under data_dir; file:///path; s3://bucket/prefix

@@ -1,6 +1,6 @@
 """Every table's model, imported in one place so the metadata (and Alembic) sees them all."""
 
-from collection_cases.accounts.models import Account, ApiKey
+from collection_cases.accounts.models import Account, ApiKey, RateLimitWindow
 from collection_cases.cases.models import CollectionCase
 from collection_cases.chat.models import ChatMessage
 from collection_cases.db import Base
@@ -22,6 +22,7 @@ __all__ = [
     "DebtPayment",
     "Event",
     "IdempotencyKey",
+    "RateLimitWindow",
     "WebhookDelivery",
     "WebhookEndpoint",
     "metadata",

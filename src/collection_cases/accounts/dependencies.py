@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection as PgConnection
 from starlette.responses import Response
 
+from collection_cases import ratelimit
 from collection_cases.accounts.service import Principal, authenticate
 from collection_cases.db import connection
 from collection_cases.errors import AuthenticationFailed, PermissionDenied
@@ -51,6 +52,10 @@ async def _principal(request: Request, conn: PgConnection) -> Principal:
     if principal is None:
         raise AuthenticationFailed("Invalid API key provided.")
     request.state.principal = principal
+    state = request.app.state
+    await ratelimit.check(
+        state.rate_limiter, state.settings.rate_limit_per_second, conn, principal.key_id
+    )
     reject_unknown_query(request)
     return principal
 

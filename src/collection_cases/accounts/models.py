@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, String, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collection_cases.db import Base
@@ -36,3 +45,14 @@ class ApiKey(Base):
     is_test: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimitWindow(Base):
+    """Requests per key per one-second window (UNLOGGED: losing it on a crash is harmless)."""
+
+    __tablename__ = "rate_limit_windows"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -186,10 +186,13 @@ class DeliveryWorker:
 
     async def purge(self) -> None:
         """Housekeeping that any worker may do: idempotency keys past their 24 hours."""
+        from collection_cases import ratelimit
         from collection_cases.idempotency.service import purge
 
         async with self.engine.connect() as sa_conn:
-            await purge((await sa_conn.get_raw_connection()).driver_connection)
+            conn = (await sa_conn.get_raw_connection()).driver_connection
+            await purge(conn)
+            await ratelimit.purge(conn)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         next_purge = 0.0
