@@ -67,6 +67,18 @@ def _is_outage(exc: Exception) -> bool:
     return False
 
 
+def _methods_at(routes: Any, path: str) -> set[str]:
+    """Every method some route serves at `path` (included routers are walked too)."""
+    methods: set[str] = set()
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            methods |= _methods_at(inner.routes, path)
+        elif (regex := getattr(route, "path_regex", None)) is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -86,7 +98,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return NotFound(f"Unrecognized request URL ({where}).", code="url_invalid").response()
         if exc.status_code == 405:
-            return MethodNotAllowed(f"Method not allowed for this URL ({where}).").response()
+            # Every method of every route at this path (Starlette names only the first).
+            allowed = sorted(_methods_at(request.app.router.routes, request.url.path))
+            return MethodNotAllowed(
+                f"Method not allowed for this URL ({where}).",
+                headers={"Allow": ", ".join(allowed)},
+            ).response()
         error = ApiError(str(exc.detail))
         error.status_code = exc.status_code
         error.type = "invalid_request_error" if exc.status_code < 500 else "api_error"
@@ -178,6 +195,37 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
         if name.startswith("/v1/"):
             for operation in path.values():
                 operation["security"] = [{"HTTPBearer": []}, {"HTTPBasic": []}]
+    # Answers any route can give: rate limits everywhere; on POSTs, body size and type,
+    # and an Idempotency-Key still in flight.
+    error_ref = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    }
+    common = {
+        "429": "Too many requests with this key (Retry-After says when to come back)",
+    }
+    post_only = {
+        "409": "A request with this Idempotency-Key is still in flight",
+        "413": "Request body too large",
+        "415": "Unsupported content type",
+    }
+    for name, path in schema.get("paths", {}).items():
+        if not name.startswith("/v1/"):
+            continue
+        for method, operation in path.items():
+            responses = operation.setdefault("responses", {})
+            extra = {**common, **(post_only if method == "post" else {})}
+            for code, description in extra.items():
+                responses.setdefault(code, {"description": description, **error_ref})
+            if method == "post":
+                operation.setdefault("parameters", []).append(
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 255},
+                        "description": "Retry safely: the first response is replayed for 24 h",
+                    }
+                )
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components.setdefault("ErrorResponse", ErrorResponse.model_json_schema(ref_template=ref))

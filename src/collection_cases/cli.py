@@ -277,16 +277,31 @@ def cmd_partners_remove(args: argparse.Namespace) -> int:
 def _operator_action(args: argparse.Namespace) -> int:
     """Run one lifecycle action as the account's operator, through the same service code as
     the test helpers, and print the resulting object."""
+    from pydantic import ValidationError
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
 
     from collection_cases.accounts.service import Principal
     from collection_cases.cases import lifecycle
+    from collection_cases.cases.test_helpers import RecordPaymentParams
     from collection_cases.chat import service as chat
+    from collection_cases.chat.schemas import PartnerMessageParams
     from collection_cases.db import configure_json, normalize_url
-    from collection_cases.errors import ApiError
+    from collection_cases.errors import ApiError, from_validation_errors
     from collection_cases.payments import service as payments
 
+    # The same rules as the test helpers' bodies.
+    checked: Any = None
+    try:
+        if args.action == "record-payment":
+            checked = RecordPaymentParams(
+                amount=args.amount, type=args.type, payment_date=args.date
+            )
+        elif args.action == "send-message":
+            PartnerMessageParams(message=args.message)
+    except ValidationError as exc:
+        _out(json.dumps(from_validation_errors(exc.errors()).body()["error"], indent=2))
+        return 2
     url = _prepared_database(args)
     configure_json()
 
@@ -314,16 +329,13 @@ def _operator_action(args: argparse.Namespace) -> int:
                             conn, requirements=args.requirement or ["debtor.email_or_phone"], **kw
                         )
                     if args.action == "record-payment":
-                        from datetime import UTC, date, datetime
+                        from datetime import UTC, datetime
 
-                        when = (
-                            date.fromisoformat(args.date) if args.date else datetime.now(UTC).date()
-                        )
                         return await payments.record_payment(
                             conn,
-                            amount=args.amount,
-                            payment_type=args.type,
-                            payment_date=when,
+                            amount=checked.amount,
+                            payment_type=checked.type,
+                            payment_date=checked.payment_date or datetime.now(UTC).date(),
                             **kw,
                         )
                     if args.action == "close":

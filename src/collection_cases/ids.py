@@ -31,6 +31,17 @@ def decode(prefix: str, ident: str) -> uuid.UUID | None:
     return uuid.UUID(hex=tail)
 
 
+_RANDOM_ID = re.compile(r"[a-z]{1,4}_[0-9a-f]{24,32}")
+_NAMED_ID = re.compile(r"cp_[A-Za-z0-9_]{1,60}")
+
+
+def looks_like(prefix: str, ident: str) -> bool:
+    """Whether `ident` could be one of our `prefix_...` ids (else: not found, no query)."""
+    if prefix == "cp":
+        return bool(_NAMED_ID.fullmatch(ident))
+    return ident.startswith(prefix + "_") and bool(_RANDOM_ID.fullmatch(ident))
+
+
 def random_id(prefix: str, nbytes: int = 12) -> str:
     return f"{prefix}_{secrets.token_hex(nbytes)}"
 

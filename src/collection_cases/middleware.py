@@ -7,6 +7,7 @@ import secrets
 import time
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collection_cases.errors import ApiError, InternalError, PayloadTooLarge
@@ -52,6 +53,9 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client went away mid-request; nothing to answer, nothing went wrong here.
+            status_holder["status"] = 499
         except Exception as exc:  # the last resort: never a traceback to the client
             if isinstance(exc, ApiError):
                 error: ApiError = exc

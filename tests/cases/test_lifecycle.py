@@ -185,7 +185,7 @@ class TestUpdate:
 
 
 class TestHelpers:
-    async def test_verify_pending_case_after_partner_added(self, client, account, engine):
+    async def test_verify_pending_active_and_paused_cases(self, client, account, engine):
         case = await case_in(client, account, "pending_verification")
         r = await helper(client, account, case["id"], "verify")
         assert r.json()["status"] == "pending_verification"  # still no partner for US

@@ -432,3 +432,40 @@ class TestReadFiles:
         )
         assert foreign.json()["error"]["code"] == missing.json()["error"]["code"]
         assert foreign.json()["error"]["param"] == missing.json()["error"]["param"]
+
+
+class TestLargeFiles:
+    async def test_multipart_sized_upload_and_oversize_abort(
+        self, settings, engine, store_url, tmp_path, account
+    ):
+        """Above S3's 5 MiB part size: multipart upload completes, an oversize one aborts."""
+        import httpx
+
+        from collection_cases.app import create_app
+
+        app = create_app(
+            settings.model_copy(
+                update={
+                    "file_store_url": store_url,
+                    "data_dir": tmp_path,
+                    "max_upload_bytes": 8 * 1024 * 1024,
+                }
+            ),
+            engine=engine,
+        )
+        store = app.state.file_store
+        big = PDF + bytes(range(256)) * (6 * 4096)  # ~6 MiB: two S3 parts
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            case = await make_case(c, account)
+            ok = await upload(c, account, case, content=big)
+            assert ok.status_code == 201, ok.text
+            assert ok.json()["sha256"] == hashlib.sha256(big).hexdigest()
+            down = await c.get(ok.json()["url"], headers=account.headers)
+            assert hashlib.sha256(down.content).hexdigest() == ok.json()["sha256"]
+            keys_after_first = await store.keys()
+            too_big = await upload(c, account, case, content=big + big)
+            assert too_big.status_code == 413
+            assert await store.keys() == keys_after_first
+            assert len(keys_after_first) == 1

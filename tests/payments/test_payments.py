@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.factories import auth, event_types, helper, make_case
+
+# Due ten days ago: no age surcharge, so the fee is the partner's base 12 %.
+RECENT = (datetime.now(UTC).date() - timedelta(days=10)).isoformat()
 
 
 async def pay(client, account, case, amount, **kw):  # type: ignore[no-untyped-def]
@@ -15,7 +19,7 @@ async def pay(client, account, case, amount, **kw):  # type: ignore[no-untyped-d
 
 class TestRecordPayment:
     async def test_installments_then_full_payment_closes_paid(self, client, account, engine):
-        case = await make_case(client, account, due_date="2026-11-01")  # < 90 days: fee 12%
+        case = await make_case(client, account, due_date=RECENT)  # < 90 days: fee 12%
         first = await pay(client, account, case, 100_000, type="installment")
         assert first.status_code == 201, first.text
         p = first.json()
@@ -52,7 +56,7 @@ class TestRecordPayment:
         ],
     )
     async def test_fee_is_case_percentage_rounded_half_up(self, client, account, amount, fee):
-        case = await make_case(client, account, due_date="2026-11-01")  # fee 12%, no surcharge
+        case = await make_case(client, account, due_date=RECENT)  # fee 12%, no surcharge
         p = (await pay(client, account, case, amount)).json()
         assert p["fee_amount"] == fee
         assert p["net_amount"] == amount - fee

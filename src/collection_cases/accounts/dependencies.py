@@ -16,7 +16,7 @@ from starlette.responses import Response
 from collection_cases import ratelimit
 from collection_cases.accounts.service import Principal, authenticate
 from collection_cases.db import connection
-from collection_cases.errors import AuthenticationFailed, PermissionDenied
+from collection_cases.errors import AuthenticationFailed, NotFound, PermissionDenied
 from collection_cases.idempotency import service as idempotency
 from collection_cases.idempotency.service import Idempotency
 from collection_cases.query import reject_unknown_query
@@ -113,7 +113,22 @@ async def _any_key_access(request: Request) -> AsyncIterator[Access]:
         yield Access(conn, await _principal(request, conn))
 
 
+async def _test_helper_access(request: Request) -> AsyncIterator[Access]:
+    # Test helpers do not exist for live keys, whatever the key may do: 404 before 403.
+    async with connection(request) as conn:
+        principal = await _principal(request, conn)
+        if not principal.is_test:
+            raise NotFound(
+                f"Unrecognized request URL ({request.method} {request.url.path}): test "
+                "helpers exist only for test-mode keys.",
+                code="url_invalid",
+            )
+    async for access in _write_access(request):
+        yield access
+
+
 # One dependency each (connection + key + permission): every dependency level costs CPU.
 ReadAccess = Annotated[Access, Depends(_read_access, scope="function")]
 WriteAccess = Annotated[Access, Depends(_write_access, scope="function")]
 AnyKeyAccess = Annotated[Access, Depends(_any_key_access, scope="function")]
+TestHelperAccess = Annotated[Access, Depends(_test_helper_access, scope="function")]

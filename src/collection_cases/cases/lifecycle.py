@@ -44,8 +44,8 @@ PARTNER_CLOSE_CODES = (
 TRANSITIONS: dict[str, frozenset[str]] = {
     "update": OPEN,
     "verify": frozenset({"pending_verification", "needs_details"}),
-    "assign_partner": frozenset({"pending_verification", "needs_details"}),
-    "request_details": frozenset({"pending_verification", "needs_details", "active", "paused"}),
+    "assign_partner": frozenset({"pending_verification"}),
+    "request_details": frozenset({"pending_verification", "needs_details", "active"}),
     "pause": frozenset({"active"}),
     "resume": frozenset({"paused"}),
     "close": OPEN,
@@ -172,6 +172,16 @@ async def verify_case(
         if strict and current["status"] != "active":
             raise exc from None
         return current
+    if row["collection_partner_id"] is not None:
+        # A partner already has the case (the details were asked for later): it keeps its
+        # partner and its fee; verification only checks the details again.
+        missing = missing_details(row["debtor"])
+        changes: dict[str, Any] = {
+            "requirements": missing,
+            "status": "needs_details" if missing else "active",
+        }
+        updated = await save(conn, principal, row, changes)
+        return await _emit(conn, principal, row, updated, request_id)
     result = await verify(conn, debtor=row["debtor"], amount=row["amount_to_recover"])
     if result.status == "active":
         assert result.partner is not None

@@ -12,14 +12,13 @@ from fastapi import APIRouter, Path, Request
 from pydantic import Field, StrictInt
 from starlette.responses import Response
 
-from collection_cases.accounts.dependencies import Access, WriteAccess
+from collection_cases.accounts.dependencies import TestHelperAccess
 from collection_cases.body import json_request, parse_optional_json
 from collection_cases.cases import lifecycle
 from collection_cases.cases.schemas import CollectionCase, NoParams
 from collection_cases.cases.verification import REQUIRES_CONTACT, REQUIRES_CONTACT_PERSON
 from collection_cases.chat import service as chat
 from collection_cases.chat.schemas import ChatMessage, PartnerMessageParams
-from collection_cases.errors import NotFound
 from collection_cases.openapi_docs import error_responses
 from collection_cases.payments import service as payments
 from collection_cases.payments.schemas import DebtPayment
@@ -43,15 +42,6 @@ class PartnerCloseParams(StrictModel):
     close_code: Literal[lifecycle.PARTNER_CLOSE_CODES]  # type: ignore[valid-type]
 
 
-def _test_mode(request: Request, access: Access) -> None:
-    if not access.principal.is_test:
-        raise NotFound(
-            f"Unrecognized request URL ({request.method} {request.url.path}): test helpers "
-            "exist only for test-mode keys.",
-            code="url_invalid",
-        )
-
-
 CaseId = Annotated[str, Path(description="dc_...")]
 
 
@@ -61,8 +51,7 @@ CaseId = Annotated[str, Path(description="dc_...")]
     summary="Run verification (partner assignment) now",
     responses=error_responses(400, 403, 404),
 )
-async def helper_verify(request: Request, case_id: CaseId, access: WriteAccess) -> Response:
-    _test_mode(request, access)
+async def helper_verify(request: Request, case_id: CaseId, access: TestHelperAccess) -> Response:
     await parse_optional_json(request, NoParams)
     case = await lifecycle.verify_case(
         access.conn,
@@ -82,9 +71,8 @@ async def helper_verify(request: Request, case_id: CaseId, access: WriteAccess) 
     responses=error_responses(400, 403, 404, 422),
 )
 async def helper_request_details(
-    request: Request, case_id: CaseId, access: WriteAccess
+    request: Request, case_id: CaseId, access: TestHelperAccess
 ) -> Response:
-    _test_mode(request, access)
     params = await parse_optional_json(request, RequestDetailsParams)
     case = await lifecycle.request_details(
         access.conn,
@@ -104,8 +92,9 @@ async def helper_request_details(
     openapi_extra=json_request(RecordPaymentParams),
     responses=error_responses(400, 403, 404, 422),
 )
-async def helper_record_payment(request: Request, case_id: CaseId, access: WriteAccess) -> Response:
-    _test_mode(request, access)
+async def helper_record_payment(
+    request: Request, case_id: CaseId, access: TestHelperAccess
+) -> Response:
     from collection_cases.body import parse_json
 
     params = await parse_json(request, RecordPaymentParams)
@@ -128,8 +117,7 @@ async def helper_record_payment(request: Request, case_id: CaseId, access: Write
     openapi_extra=json_request(PartnerCloseParams),
     responses=error_responses(400, 403, 404, 422),
 )
-async def helper_close(request: Request, case_id: CaseId, access: WriteAccess) -> Response:
-    _test_mode(request, access)
+async def helper_close(request: Request, case_id: CaseId, access: TestHelperAccess) -> Response:
     from collection_cases.body import parse_json
 
     params = await parse_json(request, PartnerCloseParams)
@@ -152,9 +140,8 @@ async def helper_close(request: Request, case_id: CaseId, access: WriteAccess) -
     responses=error_responses(400, 403, 404, 422),
 )
 async def helper_send_partner_message(
-    request: Request, case_id: CaseId, access: WriteAccess
+    request: Request, case_id: CaseId, access: TestHelperAccess
 ) -> Response:
-    _test_mode(request, access)
     from collection_cases.body import parse_json
 
     params = await parse_json(request, PartnerMessageParams)

@@ -46,6 +46,13 @@ async def send_message(
 ) -> dict[str, Any]:
     row = await lifecycle.lock_case(conn, principal, case_id, "message")
     if attachments:
+        bad = [a for a in attachments if not ids.looks_like("file", a)]
+        if bad:
+            raise InvalidRequestError(
+                f"No such case_file on this case: '{printable(bad[0])}'",
+                code="resource_not_found",
+                param="attachments",
+            )
         cur = await conn.execute(
             f"SELECT id FROM case_files WHERE id = ANY(%(ids)s) AND case_id = %(case_id)s "
             f"AND {SCOPE}",
@@ -104,13 +111,15 @@ async def list_messages(
         value = getattr(params, attr)
         if value is None:
             continue
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            f"SELECT created_at, id FROM chat_messages WHERE id = %(id)s AND case_id = "
-            f"%(case_id)s AND {SCOPE}",
-            {"id": value, **args},
-        )
-        hit = await cur.fetchone()
+        hit = None
+        if ids.looks_like("msg", value):
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"SELECT created_at, id FROM chat_messages WHERE id = %(id)s AND case_id = "
+                f"%(case_id)s AND {SCOPE}",
+                {"id": value, **args},
+            )
+            hit = await cur.fetchone()
         if hit is None:
             raise InvalidRequestError(
                 f"No such chat_message: '{printable(value)}'",

@@ -9,6 +9,7 @@ from psycopg import AsyncConnection as PgConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, not_found, printable
@@ -74,7 +75,7 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
 
 async def get_event(conn: PgConnection, *, principal: Principal, event_id: str) -> dict[str, Any]:
     row = None
-    if event_id.startswith("evt_") and len(event_id) <= 40:
+    if ids.looks_like("evt", event_id):
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             f"SELECT {COLUMNS} FROM events WHERE id = %(id)s AND {SCOPE}",
@@ -100,7 +101,7 @@ async def list_events(
         if value is None:
             continue
         hit = None
-        if value.startswith("evt_") and len(value) <= 40:
+        if ids.looks_like("evt", value):
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 f"SELECT created_at, id FROM events WHERE id = %(id)s AND {SCOPE}",

@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import Field, StrictStr, field_validator
 
+from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, ValidationFailed, not_found, printable
@@ -132,7 +133,7 @@ async def _row(
     conn: PgConnection, principal: Principal, endpoint_id: str, *, lock: bool = False
 ) -> dict[str, Any]:
     row = None
-    if endpoint_id.startswith("we_") and len(endpoint_id) <= 40:
+    if ids.looks_like("we", endpoint_id):
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = %(id)s AND {SCOPE}"
@@ -250,13 +251,15 @@ async def list_deliveries(
         value = getattr(params, attr)
         if value is None:
             continue
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            f"SELECT created_at, id FROM webhook_deliveries WHERE id = %(id)s AND "
-            f"endpoint_id = %(endpoint_id)s AND {SCOPE}",
-            {"id": value[:40], **args},
-        )
-        hit = await cur.fetchone()
+        hit = None
+        if ids.looks_like("whd", value):
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"SELECT created_at, id FROM webhook_deliveries WHERE id = %(id)s AND "
+                f"endpoint_id = %(endpoint_id)s AND {SCOPE}",
+                {"id": value, **args},
+            )
+            hit = await cur.fetchone()
         if hit is None:
             raise InvalidRequestError(
                 f"No such webhook_delivery: '{printable(value)}'",

@@ -23,8 +23,10 @@ COLUMNS = (
 SELECT = f"SELECT {COLUMNS} FROM case_files"
 _BY_ID = f"{SELECT} WHERE id = %(id)s AND {SCOPE}"
 _CASE_STATUS = f"SELECT id, status FROM collection_cases WHERE id = %(id)s AND {SCOPE}"
-# Locks the case against a concurrent close while the file row goes in.
-_CASE_FOR_SHARE = _CASE_STATUS + " FOR SHARE"
+# Locks the case against a concurrent close while the file row goes in. FOR UPDATE, not SHARE:
+# re-verification may update the case in the same transaction, and two uploads holding SHARE
+# locks would then deadlock upgrading them.
+_CASE_FOR_SHARE = _CASE_STATUS + " FOR UPDATE"
 _INSERT = f"""
     INSERT INTO case_files (id, account_id, is_test, case_id, document_type, description,
         filename, size, content_type, sha256, storage_key)
@@ -119,7 +121,7 @@ async def record_file(
 
 async def get_file_row(conn: PgConnection, *, principal: Principal, file_id: str) -> dict[str, Any]:
     row = None
-    if file_id.startswith("file_") and len(file_id) <= 40:
+    if ids.looks_like("file", file_id):
         row = await _one(conn, _BY_ID, {"id": file_id, **principal.scope})
     if not row:
         raise not_found("case_file", file_id)
@@ -149,7 +151,7 @@ async def list_files(
         if cursor_id is None:
             continue
         row = None
-        if cursor_id.startswith("file_") and len(cursor_id) <= 40:
+        if ids.looks_like("file", cursor_id):
             row = await _one(
                 conn,
                 f"SELECT created_at, id FROM case_files WHERE id = %(id)s AND case_id = "

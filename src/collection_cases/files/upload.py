@@ -8,13 +8,14 @@ broken upload leaves no bytes behind.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from collection_cases.errors import (
     InvalidRequestError,
@@ -257,16 +258,12 @@ async def receive_upload(request: Request, store: FileStore, limit: int) -> Uplo
         parser.finalize()
         await receiver.handle()
         upload = receiver.result()
-    except ClientDisconnect:
+        assert receiver.writer is not None
+        await receiver.writer.commit()
+    except BaseException as exc:  # cancellation and disconnects too: leave nothing behind
         if receiver.writer is not None:
-            await receiver.writer.abort()
-        raise
-    except Exception as exc:
-        if receiver.writer is not None:
-            await receiver.writer.abort()
+            await asyncio.shield(receiver.writer.abort())
         if type(exc).__module__.startswith("python_multipart"):
             raise InvalidRequestError(f"Malformed multipart body: {exc}") from None
         raise
-    assert receiver.writer is not None
-    await receiver.writer.commit()
     return upload

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from collection_cases import ids
 from collection_cases.accounts.dependencies import AnyKeyAccess
 from collection_cases.body import json_request, json_response, list_envelope, parse_json
 from collection_cases.cases.schemas import PreviewParams
@@ -118,7 +119,11 @@ async def list_collection_partners(
 async def retrieve_collection_partner(
     partner_id: Annotated[str, Path(description="cp_...")], access: AnyKeyAccess
 ) -> Response:
-    row = await partners.get_partner(access.conn, partner_id[:64])
+    row = (
+        await partners.get_partner(access.conn, partner_id)
+        if ids.looks_like("cp", partner_id)
+        else None
+    )
     if row is None:
         raise not_found("collection_partner", partner_id)
     return json_response(partners.render(row))

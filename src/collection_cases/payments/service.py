@@ -100,7 +100,7 @@ async def get_payment(
     conn: PgConnection, *, principal: Principal, payment_id: str
 ) -> dict[str, Any]:
     row = None
-    if payment_id.startswith("dp_") and len(payment_id) <= 40:
+    if ids.looks_like("dp", payment_id):
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             f"{SELECT} WHERE id = %(id)s AND {SCOPE}", {"id": payment_id, **principal.scope}
@@ -132,7 +132,7 @@ async def list_payments(
         if value is None:
             continue
         found = None
-        if value.startswith("dp_") and len(value) <= 40:
+        if ids.looks_like("dp", value):
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 f"SELECT created_at, id FROM debt_payments WHERE id = %(id)s AND {SCOPE}",
