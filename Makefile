@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench migration clean
+.PHONY: run test lint format bench fuzz migration clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -27,6 +27,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format src tests migrations
 	$(BIN)/ruff check --fix src tests migrations
+
+fuzz: $(STAMP)  ## schemathesis with more examples and a random seed
+	FUZZ_EXAMPLES=50 FUZZ_SEED= $(BIN)/pytest tests/test_fuzz.py -s
 
 bench: $(STAMP)  ## load benchmarks, run by hand (see bench/README.md)
 	$(BIN)/python bench/run.py
