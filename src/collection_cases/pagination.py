@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ from fastapi import Query
 from psycopg import AsyncConnection as PgConnection
 from psycopg.rows import dict_row
 
-from collection_cases.errors import InvalidRequestError
+from collection_cases.errors import InvalidRequestError, printable
 
 MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 
@@ -124,3 +125,47 @@ async def fetch_page(
     if before is not None:
         rows.reverse()
     return rows, has_more
+
+
+async def cursor_bounds(
+    conn: PgConnection,
+    params: ListParams,
+    *,
+    table: str,
+    kind: str,
+    parse: Callable[[str], Any],
+    where: list[str],
+    args: dict[str, Any],
+) -> tuple[tuple[Any, Any] | None, tuple[Any, Any] | None]:
+    """(created_at, id) of starting_after / ending_before, looked up under the list's own
+    conditions (`where`: its scope and parent), so a cursor from elsewhere is refused.
+
+    `parse` turns a public id into its stored key, or None when it cannot be one.
+    """
+    bounds: dict[str, tuple[Any, Any]] = {}
+    for attr in ("starting_after", "ending_before"):
+        value = getattr(params, attr)
+        if value is None:
+            continue
+        key = parse(value)
+        row = None
+        if key is not None:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"SELECT created_at, id FROM {table} WHERE id = %(cursor_key)s AND "
+                + " AND ".join(where),
+                {**args, "cursor_key": key},
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise InvalidRequestError(
+                f"No such {kind}: '{printable(value)}'", code="resource_not_found", param=attr
+            )
+        bounds[attr] = (row["created_at"], row["id"])
+    return bounds.get("starting_after"), bounds.get("ending_before")
+
+
+def id_parser(prefix: str) -> Callable[[str], str | None]:
+    from collection_cases import ids
+
+    return lambda value: value if ids.looks_like(prefix, value) else None

@@ -13,9 +13,9 @@ from collection_cases.accounts.service import Principal
 from collection_cases.cases.schemas import CollectionCaseCreate, unix_date
 from collection_cases.cases.verification import verify
 from collection_cases.db import SCOPE
-from collection_cases.errors import InvalidRequestError, not_found, printable
+from collection_cases.errors import not_found
 from collection_cases.events import service as events
-from collection_cases.pagination import ListParams, created_conditions, fetch_page
+from collection_cases.pagination import ListParams, created_conditions, cursor_bounds, fetch_page
 from collection_cases.partners import pricing
 
 REFERENCE_ATTEMPTS = 10
@@ -175,20 +175,6 @@ async def get_case_by_reference(
     return render(row)
 
 
-async def _cursor(
-    conn: PgConnection, principal: Principal, case_id: str, param: str
-) -> tuple[Any, Any]:
-    uid = ids.decode("dc", case_id)
-    row = uid and await _one(conn, _CURSOR, {"id": uid, **principal.scope})
-    if not row:
-        raise InvalidRequestError(
-            f"No such collection_case: '{printable(case_id)}'",
-            code="resource_not_found",
-            param=param,
-        )
-    return row["created_at"], row["id"]
-
-
 def list_filters(
     principal: Principal,
     params: ListParams,
@@ -222,11 +208,15 @@ async def list_cases(
     debtor_type: str | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     where, args = list_filters(principal, params, status, debtor_country, debtor_type)
-    after = before = None
-    if params.starting_after is not None:
-        after = await _cursor(conn, principal, params.starting_after, "starting_after")
-    if params.ending_before is not None:
-        before = await _cursor(conn, principal, params.ending_before, "ending_before")
+    after, before = await cursor_bounds(
+        conn,
+        params,
+        table="collection_cases",
+        kind="collection_case",
+        parse=lambda value: ids.decode("dc", value),
+        where=[SCOPE],
+        args=dict(principal.scope),
+    )
     return await fetch_page(
         conn,
         select=SELECT,

@@ -15,7 +15,7 @@ from collection_cases.cases import lifecycle
 from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, not_found, printable
 from collection_cases.events import service as events
-from collection_cases.pagination import ListParams, fetch_page
+from collection_cases.pagination import ListParams, cursor_bounds, fetch_page, id_parser
 
 COLUMNS = "id, case_id, sender, message, attachments, read, created_at"
 SELECT = f"SELECT {COLUMNS} FROM chat_messages"
@@ -106,35 +106,23 @@ async def list_messages(
     if found is None:
         raise not_found("collection_case", case_id)
     where, args = [SCOPE, "case_id = %(case_id)s"], {**principal.scope, "case_id": uid}
-    cursors: dict[str, tuple[Any, Any]] = {}
-    for attr in ("starting_after", "ending_before"):
-        value = getattr(params, attr)
-        if value is None:
-            continue
-        hit = None
-        if ids.looks_like("msg", value):
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                f"SELECT created_at, id FROM chat_messages WHERE id = %(id)s AND case_id = "
-                f"%(case_id)s AND {SCOPE}",
-                {"id": value, **args},
-            )
-            hit = await cur.fetchone()
-        if hit is None:
-            raise InvalidRequestError(
-                f"No such chat_message: '{printable(value)}'",
-                code="resource_not_found",
-                param=attr,
-            )
-        cursors[attr] = (hit["created_at"], hit["id"])
+    after, before = await cursor_bounds(
+        conn,
+        params,
+        table="chat_messages",
+        kind="chat_message",
+        parse=id_parser("msg"),
+        where=where,
+        args=args,
+    )
     rows, has_more = await fetch_page(
         conn,
         select=SELECT,
         where=where,
         args=args,
         limit=params.limit,
-        after=cursors.get("starting_after"),
-        before=cursors.get("ending_before"),
+        after=after,
+        before=before,
     )
     if mark_read:
         unread = [r["id"] for r in rows if r["sender"] == "partner" and not r["read"]]

@@ -12,10 +12,16 @@ from psycopg.types.json import Jsonb
 from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.db import SCOPE
-from collection_cases.errors import InvalidRequestError, not_found, printable
+from collection_cases.errors import not_found
 from collection_cases.idempotency.service import current_key
 from collection_cases.ids import encode, new_uuid7
-from collection_cases.pagination import ListParams, created_conditions, fetch_page
+from collection_cases.pagination import (
+    ListParams,
+    created_conditions,
+    cursor_bounds,
+    fetch_page,
+    id_parser,
+)
 
 _INSERT_SQL = (
     "INSERT INTO events (id, account_id, is_test, type, data, request_id, idempotency_key) "
@@ -94,32 +100,23 @@ async def list_events(
     if types is not None:
         where.append("type = ANY(%(types)s)")
         args["types"] = types
+    after, before = await cursor_bounds(
+        conn,
+        params,
+        table="events",
+        kind="event",
+        parse=id_parser("evt"),
+        where=[SCOPE],
+        args=dict(principal.scope),
+    )
     created_conditions(params, where, args)
-    cursors: dict[str, tuple[Any, Any]] = {}
-    for attr in ("starting_after", "ending_before"):
-        value = getattr(params, attr)
-        if value is None:
-            continue
-        hit = None
-        if ids.looks_like("evt", value):
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                f"SELECT created_at, id FROM events WHERE id = %(id)s AND {SCOPE}",
-                {"id": value, **principal.scope},
-            )
-            hit = await cur.fetchone()
-        if hit is None:
-            raise InvalidRequestError(
-                f"No such event: '{printable(value)}'", code="resource_not_found", param=attr
-            )
-        cursors[attr] = (hit["created_at"], hit["id"])
     rows, has_more = await fetch_page(
         conn,
         select=f"SELECT {COLUMNS} FROM events",
         where=where,
         args=args,
         limit=params.limit,
-        after=cursors.get("starting_after"),
-        before=cursors.get("ending_before"),
+        after=after,
+        before=before,
     )
     return [render(r) for r in rows], has_more

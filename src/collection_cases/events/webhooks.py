@@ -15,9 +15,9 @@ from pydantic import Field, StrictStr, field_validator
 from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.db import SCOPE
-from collection_cases.errors import InvalidRequestError, ValidationFailed, not_found, printable
+from collection_cases.errors import ValidationFailed, not_found, printable
 from collection_cases.events.types import expand
-from collection_cases.pagination import ListParams, fetch_page
+from collection_cases.pagination import ListParams, cursor_bounds, fetch_page, id_parser
 from collection_cases.validation import Metadata, StrictModel, Text500, check_metadata
 
 API_VERSION = "2024-11-01"
@@ -193,28 +193,23 @@ async def delete_endpoint(
 async def list_endpoints(
     conn: PgConnection, *, principal: Principal, params: ListParams
 ) -> tuple[list[dict[str, Any]], bool]:
-    cursors: dict[str, tuple[Any, Any]] = {}
-    for attr in ("starting_after", "ending_before"):
-        value = getattr(params, attr)
-        if value is None:
-            continue
-        try:
-            hit = await _row(conn, principal, value)
-        except Exception:
-            raise InvalidRequestError(
-                f"No such webhook_endpoint: '{printable(value)}'",
-                code="resource_not_found",
-                param=attr,
-            ) from None
-        cursors[attr] = (hit["created_at"], hit["id"])
+    after, before = await cursor_bounds(
+        conn,
+        params,
+        table="webhook_endpoints",
+        kind="webhook_endpoint",
+        parse=id_parser("we"),
+        where=[SCOPE],
+        args=dict(principal.scope),
+    )
     rows, has_more = await fetch_page(
         conn,
         select=f"SELECT {COLUMNS} FROM webhook_endpoints",
         where=[SCOPE],
         args=dict(principal.scope),
         limit=params.limit,
-        after=cursors.get("starting_after"),
-        before=cursors.get("ending_before"),
+        after=after,
+        before=before,
     )
     return [render(r) for r in rows], has_more
 
@@ -246,34 +241,22 @@ async def list_deliveries(
     await _row(conn, principal, endpoint_id)
     where = [SCOPE, "endpoint_id = %(endpoint_id)s"]
     args = {**principal.scope, "endpoint_id": endpoint_id}
-    cursors: dict[str, tuple[Any, Any]] = {}
-    for attr in ("starting_after", "ending_before"):
-        value = getattr(params, attr)
-        if value is None:
-            continue
-        hit = None
-        if ids.looks_like("whd", value):
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                f"SELECT created_at, id FROM webhook_deliveries WHERE id = %(id)s AND "
-                f"endpoint_id = %(endpoint_id)s AND {SCOPE}",
-                {"id": value, **args},
-            )
-            hit = await cur.fetchone()
-        if hit is None:
-            raise InvalidRequestError(
-                f"No such webhook_delivery: '{printable(value)}'",
-                code="resource_not_found",
-                param=attr,
-            )
-        cursors[attr] = (hit["created_at"], hit["id"])
+    after, before = await cursor_bounds(
+        conn,
+        params,
+        table="webhook_deliveries",
+        kind="webhook_delivery",
+        parse=id_parser("whd"),
+        where=where,
+        args=args,
+    )
     rows, has_more = await fetch_page(
         conn,
         select=f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries",
         where=where,
         args=args,
         limit=params.limit,
-        after=cursors.get("starting_after"),
-        before=cursors.get("ending_before"),
+        after=after,
+        before=before,
     )
     return [render_delivery(r) for r in rows], has_more

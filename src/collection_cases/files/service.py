@@ -11,10 +11,16 @@ from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases import lifecycle
 from collection_cases.db import SCOPE
-from collection_cases.errors import InvalidRequestError, StateInvalid, not_found, printable
+from collection_cases.errors import StateInvalid, not_found
 from collection_cases.events import service as events
 from collection_cases.files.upload import Upload
-from collection_cases.pagination import ListParams, created_conditions, fetch_page
+from collection_cases.pagination import (
+    ListParams,
+    created_conditions,
+    cursor_bounds,
+    fetch_page,
+    id_parser,
+)
 
 COLUMNS = (
     "id, case_id, document_type, description, filename, size, content_type, sha256, "
@@ -144,30 +150,16 @@ async def list_files(
     if document_type is not None:
         where.append("document_type = %(document_type)s")
         args["document_type"] = document_type
+    after, before = await cursor_bounds(
+        conn,
+        params,
+        table="case_files",
+        kind="case_file",
+        parse=id_parser("file"),
+        where=list(where),
+        args=dict(args),
+    )
     created_conditions(params, where, args)
-    after = before = None
-    for attr in ("starting_after", "ending_before"):
-        cursor_id = getattr(params, attr)
-        if cursor_id is None:
-            continue
-        row = None
-        if ids.looks_like("file", cursor_id):
-            row = await _one(
-                conn,
-                f"SELECT created_at, id FROM case_files WHERE id = %(id)s AND case_id = "
-                f"%(case_id)s AND {SCOPE}",
-                {"id": cursor_id, "case_id": uid, **principal.scope},
-            )
-        if not row:
-            raise InvalidRequestError(
-                f"No such case_file: '{printable(cursor_id)}'",
-                code="resource_not_found",
-                param=attr,
-            )
-        if attr == "starting_after":
-            after = (row["created_at"], row["id"])
-        else:
-            before = (row["created_at"], row["id"])
     return await fetch_page(
         conn,
         select=SELECT,

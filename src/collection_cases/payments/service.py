@@ -17,7 +17,13 @@ from collection_cases.cases.schemas import unix_date
 from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, not_found, printable
 from collection_cases.events import service as events
-from collection_cases.pagination import ListParams, created_conditions, fetch_page
+from collection_cases.pagination import (
+    ListParams,
+    created_conditions,
+    cursor_bounds,
+    fetch_page,
+    id_parser,
+)
 from collection_cases.partners.pricing import fee_amount
 
 COLUMNS = (
@@ -125,34 +131,23 @@ async def list_payments(
             )
         where.append("case_id = %(case_id)s")
         args["case_id"] = uid
+    after, before = await cursor_bounds(
+        conn,
+        params,
+        table="debt_payments",
+        kind="debt_payment",
+        parse=id_parser("dp"),
+        where=where,
+        args=args,
+    )
     created_conditions(params, where, args)
-    cursors: dict[str, tuple[Any, Any]] = {}
-    for attr in ("starting_after", "ending_before"):
-        value = getattr(params, attr)
-        if value is None:
-            continue
-        found = None
-        if ids.looks_like("dp", value):
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                f"SELECT created_at, id FROM debt_payments WHERE id = %(id)s AND {SCOPE}",
-                {"id": value, **principal.scope},
-            )
-            found = await cur.fetchone()
-        if found is None:
-            raise InvalidRequestError(
-                f"No such debt_payment: '{printable(value)}'",
-                code="resource_not_found",
-                param=attr,
-            )
-        cursors[attr] = (found["created_at"], found["id"])
     rows, has_more = await fetch_page(
         conn,
         select=SELECT,
         where=where,
         args=args,
         limit=params.limit,
-        after=cursors.get("starting_after"),
-        before=cursors.get("ending_before"),
+        after=after,
+        before=before,
     )
     return [render(r) for r in rows], has_more
