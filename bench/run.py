@@ -203,7 +203,7 @@ def start(kind: str, url: str, workers: int, port: int) -> subprocess.Popen[byte
         "DATABASE_URL": url,
         "COLLECTION_CASES_LOG_LEVEL": "warning",
         # The limiter runs (its cost is part of the figures) but never trips.
-        "COLLECTION_CASES_RATE_LIMIT_PER_SECOND": "1000000",
+        "COLLECTION_CASES_RATE_LIMIT_PER_SECOND": os.environ.get("BENCH_RATE_LIMIT", "1000000"),
     }
     if kind == "project":
         cmd = [

@@ -64,3 +64,14 @@ async def test_limit_is_shared_by_two_processes(settings, engine, account, other
         ).status_code == 200
         await asyncio.sleep(1.05)
         assert (await c.get("/v1/collection_cases", headers=account.headers)).status_code == 200
+
+
+async def test_batched_grants_never_exceed_the_shared_limit(settings, engine, account):
+    # limit 40: each process takes grants of 4 from the store; together never over 40, and
+    # grants taken by concurrent requests are used, not wasted.
+    update = {"rate_limit_per_second": 40, "redis_url": None}
+    apps = [create_app(settings.model_copy(update=update), engine=engine) for _ in range(2)]
+    responses = await _burst(apps, account, 60)
+    ok = sum(r.status_code == 200 for r in responses)
+    assert 40 - 2 * 4 <= ok <= 40
+    assert all(r.status_code in (200, 429) for r in responses)

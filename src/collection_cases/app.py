@@ -44,7 +44,7 @@ from collection_cases.middleware import RequestContextMiddleware
 from collection_cases.openapi_docs import ErrorResponse
 from collection_cases.partners.router import router as partners_router
 from collection_cases.payments.router import router as payments_router
-from collection_cases.ratelimit import make_limiter
+from collection_cases.ratelimit import Grants, make_limiter
 
 log = logging.getLogger("collection_cases")
 
@@ -272,6 +272,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.settings = settings
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.rate_limiter = make_limiter(settings.redis_url)
+    app.state.rate_grants = Grants()
     app.state.file_store = open_store(settings.file_store_url, settings.data_dir)
     configure_json()
     if engine is not None:

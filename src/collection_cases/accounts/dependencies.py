@@ -54,7 +54,11 @@ async def _principal(request: Request, conn: PgConnection) -> Principal:
     request.state.principal = principal
     state = request.app.state
     await ratelimit.check(
-        state.rate_limiter, state.settings.rate_limit_per_second, conn, principal.key_id
+        state.rate_limiter,
+        state.settings.rate_limit_per_second,
+        conn,
+        principal.key_id,
+        state.rate_grants,
     )
     reject_unknown_query(request)
     return principal
