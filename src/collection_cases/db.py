@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from fastapi import Request
 from psycopg import AsyncConnection as PgConnection
+from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from sqlalchemy import MetaData, make_url
 from sqlalchemy.engine import URL
@@ -72,6 +74,13 @@ async def connection(request: Request) -> AsyncIterator[PgConnection]:
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         yield raw.driver_connection
+
+
+async def fetch_one(conn: PgConnection, sql: str, args: Any) -> dict[str, Any] | None:
+    """One row as a dict (or None)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(sql, args)
+    return await cur.fetchone()
 
 
 def configure_json() -> None:

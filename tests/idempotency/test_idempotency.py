@@ -83,6 +83,10 @@ class TestIdempotency:
         )
         statuses = [r.status_code for r in results]
         assert set(statuses) <= {201, 409}, statuses
+        for r in results:
+            if r.status_code == 409:
+                assert r.json()["error"]["type"] == "idempotency_error"
+                assert r.json()["error"]["code"] == "idempotency_key_in_use"
         assert len({r.json()["id"] for r in results if r.status_code == 201}) == 1
         assert await count_cases(engine, account) == 1
         # Once the first has finished, every retry replays it.

@@ -23,7 +23,7 @@ from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases.service import _PARTNER_KEYS, COLUMNS, render
 from collection_cases.cases.verification import missing_details, verify
-from collection_cases.db import SCOPE
+from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import InvalidRequestError, StateInvalid, not_found
 from collection_cases.events import service as events
 from collection_cases.partners import pricing
@@ -66,9 +66,7 @@ async def lock_case(
     uid = ids.decode("dc", case_id)
     row = None
     if uid is not None:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_LOCK, {"id": uid, **principal.scope})
-        row = await cur.fetchone()
+        row = await fetch_one(conn, _LOCK, {"id": uid, **principal.scope})
     if row is None:
         raise not_found("collection_case", case_id)
     if row["status"] not in TRANSITIONS[action]:
@@ -299,13 +297,12 @@ async def assign_partner(
 ) -> dict[str, Any]:
     """An operator's choice of partner for a case verification could not place."""
     row = await lock_case(conn, principal, case_id, "assign_partner")
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
+    partner = await fetch_one(
+        conn,
         "SELECT id, name, email, phone, site, base_success_fee_pct FROM collection_partners "
         "WHERE id = %s",
         (partner_id,),
     )
-    partner = await cur.fetchone()
     if partner is None:
         raise not_found("collection_partner", partner_id, param="partner")
     updated = await save(conn, principal, row, _partner_changes(partner, row["due_date"]))

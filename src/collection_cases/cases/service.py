@@ -12,7 +12,7 @@ from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases.schemas import CollectionCaseCreate, unix_date
 from collection_cases.cases.verification import verify
-from collection_cases.db import SCOPE
+from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import not_found
 from collection_cases.events import service as events
 from collection_cases.pagination import ListParams, created_conditions, cursor_bounds, fetch_page
@@ -149,15 +149,9 @@ async def create_case(
     return case
 
 
-async def _one(conn: PgConnection, sql: str, args: dict[str, Any]) -> dict[str, Any] | None:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(sql, args)
-    return await cur.fetchone()
-
-
 async def get_case(conn: PgConnection, *, principal: Principal, case_id: str) -> dict[str, Any]:
     uid = ids.decode("dc", case_id)
-    row = uid and await _one(conn, _BY_ID, {"id": uid, **principal.scope})
+    row = uid and await fetch_one(conn, _BY_ID, {"id": uid, **principal.scope})
     if not row:
         raise not_found("collection_case", case_id)
     return render(row)
@@ -169,7 +163,7 @@ async def get_case_by_reference(
     row = None
     if ids.REFERENCE_RE.fullmatch(reference):
         args = {"reference": reference.upper(), **principal.scope}
-        row = await _one(conn, _BY_REFERENCE, args)
+        row = await fetch_one(conn, _BY_REFERENCE, args)
     if not row:
         raise not_found("collection_case", reference, param="reference")
     return render(row)

@@ -13,7 +13,7 @@ from pydantic import Field, StrictInt
 from starlette.responses import Response
 
 from collection_cases.accounts.dependencies import TestHelperAccess
-from collection_cases.body import json_request, parse_optional_json
+from collection_cases.body import json_request, parse_json, parse_optional_json
 from collection_cases.cases import lifecycle
 from collection_cases.cases.schemas import CollectionCase, NoParams
 from collection_cases.cases.verification import REQUIRES_CONTACT, REQUIRES_CONTACT_PERSON
@@ -95,8 +95,6 @@ async def helper_request_details(
 async def helper_record_payment(
     request: Request, case_id: CaseId, access: TestHelperAccess
 ) -> Response:
-    from collection_cases.body import parse_json
-
     params = await parse_json(request, RecordPaymentParams)
     payment = await payments.record_payment(
         access.conn,
@@ -118,8 +116,6 @@ async def helper_record_payment(
     responses=error_responses(400, 403, 404, 422),
 )
 async def helper_close(request: Request, case_id: CaseId, access: TestHelperAccess) -> Response:
-    from collection_cases.body import parse_json
-
     params = await parse_json(request, PartnerCloseParams)
     case = await lifecycle.close(
         access.conn,
@@ -142,8 +138,6 @@ async def helper_close(request: Request, case_id: CaseId, access: TestHelperAcce
 async def helper_send_partner_message(
     request: Request, case_id: CaseId, access: TestHelperAccess
 ) -> Response:
-    from collection_cases.body import parse_json
-
     params = await parse_json(request, PartnerMessageParams)
     message = await chat.send_message(
         access.conn,

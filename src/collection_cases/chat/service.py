@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from psycopg import AsyncConnection as PgConnection
@@ -72,7 +71,7 @@ async def send_message(
         f"attachments) VALUES (%(id)s, %(account_id)s, %(is_test)s, %(case_id)s, %(sender)s, "
         f"%(message)s, %(attachments)s) RETURNING {COLUMNS}",
         {
-            "id": f"msg_{secrets.token_hex(12)}",
+            "id": ids.random_id("msg"),
             **principal.scope,
             "case_id": row["id"],
             "sender": sender,

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import AsyncConnection as PgConnection
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from collection_cases import ids
 from collection_cases.accounts.service import Principal
-from collection_cases.db import SCOPE
+from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import not_found
 from collection_cases.idempotency.service import current_key
 from collection_cases.ids import encode, new_uuid7
@@ -82,12 +81,11 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
 async def get_event(conn: PgConnection, *, principal: Principal, event_id: str) -> dict[str, Any]:
     row = None
     if ids.looks_like("evt", event_id):
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
+        row = await fetch_one(
+            conn,
             f"SELECT {COLUMNS} FROM events WHERE id = %(id)s AND {SCOPE}",
             {"id": event_id, **principal.scope},
         )
-        row = await cur.fetchone()
     if row is None:
         raise not_found("event", event_id)
     return render(row)

@@ -14,7 +14,7 @@ from pydantic import Field, StrictStr, field_validator
 
 from collection_cases import ids
 from collection_cases.accounts.service import Principal
-from collection_cases.db import SCOPE
+from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import ValidationFailed, not_found, printable
 from collection_cases.events.types import expand
 from collection_cases.pagination import ListParams, cursor_bounds, fetch_page, id_parser
@@ -116,7 +116,7 @@ async def create_endpoint(
         f"%(url)s, %(events)s, %(secret)s, %(api_version)s, %(description)s, %(metadata)s) "
         f"RETURNING {COLUMNS}",
         {
-            "id": f"we_{secrets.token_hex(12)}",
+            "id": ids.random_id("we"),
             **principal.scope,
             "url": check_url(params.url, is_test=principal.is_test),
             "events": Jsonb(params.enabled_events),
@@ -134,13 +134,12 @@ async def _row(
 ) -> dict[str, Any]:
     row = None
     if ids.looks_like("we", endpoint_id):
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
+        row = await fetch_one(
+            conn,
             f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = %(id)s AND {SCOPE}"
             + (" FOR UPDATE" if lock else ""),
             {"id": endpoint_id, **principal.scope},
         )
-        row = await cur.fetchone()
     if row is None:
         raise not_found("webhook_endpoint", endpoint_id)
     return row

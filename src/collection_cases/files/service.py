@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import AsyncConnection as PgConnection
-from psycopg.rows import dict_row
 
 from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases import lifecycle
-from collection_cases.db import SCOPE
+from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import StateInvalid, not_found
 from collection_cases.events import service as events
 from collection_cases.files.upload import Upload
@@ -71,17 +70,11 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _one(conn: PgConnection, sql: str, args: dict[str, Any]) -> dict[str, Any] | None:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(sql, args)
-    return await cur.fetchone()
-
-
 async def open_case(conn: PgConnection, *, principal: Principal, case_id: str, lock: bool = False):  # type: ignore[no-untyped-def]
     """The case a file goes to: it must exist (for this caller) and not be closed."""
     uid = ids.decode("dc", case_id)
     sql = _CASE_FOR_SHARE if lock else _CASE_STATUS
-    row = uid and await _one(conn, sql, {"id": uid, **principal.scope})
+    row = uid and await fetch_one(conn, sql, {"id": uid, **principal.scope})
     if not row:
         raise not_found("collection_case", case_id)
     if row["status"] == "closed":
@@ -99,7 +92,7 @@ async def record_file(
 ) -> dict[str, Any]:
     """The row for bytes already committed to the store, its event, and re-verification."""
     case = await open_case(conn, principal=principal, case_id=case_id, lock=True)
-    row = await _one(
+    row = await fetch_one(
         conn,
         _INSERT,
         {
@@ -128,7 +121,7 @@ async def record_file(
 async def get_file_row(conn: PgConnection, *, principal: Principal, file_id: str) -> dict[str, Any]:
     row = None
     if ids.looks_like("file", file_id):
-        row = await _one(conn, _BY_ID, {"id": file_id, **principal.scope})
+        row = await fetch_one(conn, _BY_ID, {"id": file_id, **principal.scope})
     if not row:
         raise not_found("case_file", file_id)
     return row
@@ -143,7 +136,7 @@ async def list_files(
     document_type: str | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     uid = ids.decode("dc", case_id)
-    case = uid and await _one(conn, _CASE_STATUS, {"id": uid, **principal.scope})
+    case = uid and await fetch_one(conn, _CASE_STATUS, {"id": uid, **principal.scope})
     if not case:
         raise not_found("collection_case", case_id)
     where, args = [SCOPE, "case_id = %(case_id)s"], {**principal.scope, "case_id": uid}

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
+
+from collection_cases import ids
 
 CHUNK = 64 * 1024
 S3_PART = 5 * 1024 * 1024  # S3's smallest allowed part (all but the last)
@@ -235,4 +236,4 @@ def open_store(url: str | None, data_dir: Path) -> FileStore:
 
 
 def new_file_id() -> str:
-    return f"file_{secrets.token_hex(12)}"
+    return ids.random_id("file")

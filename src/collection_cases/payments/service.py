@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,7 +13,7 @@ from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases import lifecycle
 from collection_cases.cases.schemas import unix_date
-from collection_cases.db import SCOPE
+from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import InvalidRequestError, not_found, printable
 from collection_cases.events import service as events
 from collection_cases.pagination import (
@@ -80,7 +79,7 @@ async def record_payment(
     await cur.execute(
         _INSERT,
         {
-            "id": f"dp_{secrets.token_hex(12)}",
+            "id": ids.random_id("dp"),
             **principal.scope,
             "case_id": row["id"],
             "amount": amount,
@@ -107,11 +106,9 @@ async def get_payment(
 ) -> dict[str, Any]:
     row = None
     if ids.looks_like("dp", payment_id):
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            f"{SELECT} WHERE id = %(id)s AND {SCOPE}", {"id": payment_id, **principal.scope}
+        row = await fetch_one(
+            conn, f"{SELECT} WHERE id = %(id)s AND {SCOPE}", {"id": payment_id, **principal.scope}
         )
-        row = await cur.fetchone()
     if row is None:
         raise not_found("debt_payment", payment_id)
     return render(row)
