@@ -20,13 +20,14 @@ run: $(STAMP)  ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DAT
 test: $(STAMP)  ## the whole suite, on the embedded PostgreSQL unless DATABASE_URL is set
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff (lint and format) on everything, mypy --strict on src/
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/ruff format --check src tests migrations bench
+	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests migrations
-	$(BIN)/ruff check --fix src tests migrations
+	$(BIN)/ruff format src tests migrations bench
+	$(BIN)/ruff check --fix src tests migrations bench
 
 fuzz: $(STAMP)  ## schemathesis with more examples and a random seed
 	FUZZ_EXAMPLES=50 FUZZ_SEED= $(BIN)/pytest tests/test_fuzz.py -s

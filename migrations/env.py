@@ -7,7 +7,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from collection_cases.db import normalize_url
+from collection_cases.db import sqlalchemy_url
 from collection_cases.models import metadata
 
 config = context.config
@@ -16,7 +16,7 @@ target_metadata = metadata
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=str(normalize_url(os.environ["DATABASE_URL"])),
+        url=str(sqlalchemy_url(os.environ["DATABASE_URL"])),
         target_metadata=target_metadata,
         literal_binds=True,
         compare_type=True,
@@ -32,7 +32,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(normalize_url(os.environ["DATABASE_URL"]), poolclass=pool.NullPool)
+    engine = create_engine(sqlalchemy_url(os.environ["DATABASE_URL"]), poolclass=pool.NullPool)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():

@@ -17,12 +17,11 @@ import psycopg
 import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from collection_cases import embedded, migrate
+from collection_cases import db, embedded, migrate
 from collection_cases.app import create_app
 from collection_cases.config import Settings
-from collection_cases.db import create_engine
 from tests.factories import Account, make_account
 
 
@@ -73,15 +72,25 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings)
+async def pool(database_url: str) -> AsyncIterator[db.Pool]:
+    """The connections the app under test uses (the same pool type as production)."""
+    pool = await db.open_pool(database_url, size=10, timeout=5, wait=True, name="tests")
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The tests' own, independent reader of rows (assertions look at the database through
+    SQLAlchemy, not through the code under test)."""
+    engine = create_async_engine(db.sqlalchemy_url(database_url))
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings, engine: AsyncEngine):  # type: ignore[no-untyped-def]
-    return create_app(settings, engine=engine)
+def app(settings: Settings, pool: db.Pool):  # type: ignore[no-untyped-def]
+    return create_app(settings, pool=pool)
 
 
 @pytest.fixture
@@ -92,13 +101,13 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-un
 
 
 @pytest.fixture
-async def account(engine: AsyncEngine) -> Account:
-    return await make_account(engine)
+async def account(pool: db.Pool) -> Account:
+    return await make_account(pool)
 
 
 @pytest.fixture
-async def other_account(engine: AsyncEngine) -> Account:
-    return await make_account(engine)
+async def other_account(pool: db.Pool) -> Account:
+    return await make_account(pool)
 
 
 @pytest.fixture(scope="session")

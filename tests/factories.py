@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from collection_cases import db
 from collection_cases.accounts import service as accounts
 
 DOCUMENTED_CASE: dict[str, Any] = {
@@ -70,9 +71,9 @@ class Account:
         return auth(self.sk_test)
 
 
-async def make_account(engine: AsyncEngine, name: str | None = None) -> Account:
+async def make_account(pool: db.Pool, name: str | None = None) -> Account:
     name = name or f"acct-{secrets.token_hex(6)}"
-    async with engine.begin() as conn:
+    async with pool.connection() as conn, conn.transaction():
         account_id = await accounts.get_or_create_account(conn, name)
         keys = {}
         for label, kind, is_test in (

@@ -43,9 +43,9 @@ def test_downgrade_to_base_and_up_again(fresh_database: str) -> None:
 
     from sqlalchemy import create_engine, pool
 
-    from collection_cases.db import normalize_url
+    from collection_cases.db import sqlalchemy_url
 
-    engine = create_engine(normalize_url(fresh_database), poolclass=pool.NullPool)
+    engine = create_engine(sqlalchemy_url(fresh_database), poolclass=pool.NullPool)
     with engine.begin() as conn:
         cfg = migrate.alembic_config()
         cfg.attributes["connection"] = conn
@@ -101,10 +101,10 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    from collection_cases.db import normalize_url
+    from collection_cases.db import sqlalchemy_url
     from collection_cases.models import metadata
 
-    engine = create_engine(normalize_url(database_url))
+    engine = create_engine(sqlalchemy_url(database_url))
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()

@@ -13,9 +13,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from collection_cases.app import create_app
+from collection_cases.app import create_app, open_pool
 from collection_cases.config import Settings
-from collection_cases.db import create_engine
 from tests.factories import case_body
 
 
@@ -72,14 +71,14 @@ async def proxied(database_url: str, account):  # type: ignore[no-untyped-def]
     settings = Settings(
         database_url=url.render_as_string(hide_password=False), db_pool_size=2, db_connect_timeout=2
     )
-    engine = create_engine(settings)
-    app = create_app(settings, engine=engine)
+    pool = await open_pool(settings, size=2, name="outage")
+    app = create_app(settings, pool=pool)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield proxy, client
     with contextlib.suppress(Exception):
         await proxy.stop()
-    await engine.dispose()
+    await pool.close()
 
 
 class TestDatabaseOutage:

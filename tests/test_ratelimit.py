@@ -42,7 +42,7 @@ def _redis_up() -> bool:
 
 
 @pytest.mark.parametrize("backend", ["postgres", "redis"])
-async def test_limit_is_shared_by_two_processes(settings, engine, account, other_account, backend):
+async def test_limit_is_shared_by_two_processes(settings, pool, account, other_account, backend):
     if backend == "redis" and not _redis_up():
         pytest.skip("no Redis on 127.0.0.1:6379")
     update = {
@@ -50,7 +50,7 @@ async def test_limit_is_shared_by_two_processes(settings, engine, account, other
         "redis_url": "redis://127.0.0.1:6379/0" if backend == "redis" else None,
     }
     # Two app instances = two API processes: they share nothing but the store.
-    apps = [create_app(settings.model_copy(update=update), engine=engine) for _ in range(2)]
+    apps = [create_app(settings.model_copy(update=update), pool=pool) for _ in range(2)]
     responses = await _burst(apps, account, 10)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * 6 + [429] * 4
@@ -66,11 +66,11 @@ async def test_limit_is_shared_by_two_processes(settings, engine, account, other
         assert (await c.get("/v1/collection_cases", headers=account.headers)).status_code == 200
 
 
-async def test_batched_grants_never_exceed_the_shared_limit(settings, engine, account):
+async def test_batched_grants_never_exceed_the_shared_limit(settings, pool, account):
     # limit 40: each process takes grants of 4 from the store; together never over 40, and
     # grants taken by concurrent requests are used, not wasted.
     update = {"rate_limit_per_second": 40, "redis_url": None}
-    apps = [create_app(settings.model_copy(update=update), engine=engine) for _ in range(2)]
+    apps = [create_app(settings.model_copy(update=update), pool=pool) for _ in range(2)]
     responses = await _burst(apps, account, 60)
     ok = sum(r.status_code == 200 for r in responses)
     assert 40 - 2 * 4 <= ok <= 40

@@ -13,20 +13,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from psycopg import InterfaceError as PsycopgInterfaceError
 from psycopg import OperationalError as PsycopgOperationalError
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from collection_cases import __version__
+from collection_cases import __version__, db
 from collection_cases.accounts.service import KeyCache
 from collection_cases.body import REQUEST_MODELS, json_response
 from collection_cases.cases.router import router as cases_router
 from collection_cases.cases.test_helpers import router as test_helpers_router
 from collection_cases.chat.router import router as chat_router
 from collection_cases.config import Settings, get_settings
-from collection_cases.db import configure_json, create_engine
 from collection_cases.errors import (
     ApiError,
     MethodNotAllowed,
@@ -54,17 +50,6 @@ end. Authenticate with `Authorization: Bearer sk_test_...` (or HTTP Basic with t
 name). Every error answers `{"error": {"type", "code", "message", "param", "doc_url"}}` and every
 response carries a `Request-Id` header.
 """
-
-
-def _is_outage(exc: Exception) -> bool:
-    """The database cannot serve us now (down, unreachable, pool exhausted, timed out)."""
-    if isinstance(exc, sa_exc.TimeoutError | PsycopgOperationalError | PsycopgInterfaceError):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(
-            exc.orig, PsycopgOperationalError | PsycopgInterfaceError
-        )
-    return False
 
 
 def _methods_at(routes: Any, path: str) -> set[str]:
@@ -110,23 +95,27 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error.response()
 
     async def _database(request: Request, exc: Exception) -> Response:
-        if _is_outage(exc):
-            # Requests use the driver directly, so SQLAlchemy's pool has not seen the broken
-            # connections: drop them all, the next checkout connects afresh.
-            await request.app.state.engine.dispose()
-            log.warning(
-                "database unavailable",
-                extra={"fields": {"request_id": request.state.request_id, "error": repr(exc)}},
-            )
-            return ServiceUnavailable(
-                "The database is unreachable right now; the request was not applied. "
-                "Safe to retry.",
-                headers={"Retry-After": "1"},
-            ).response()
-        raise exc
+        # Down, unreachable, restarted, no connection free in time, or a statement timed out.
+        # Connections broken by a restart leave the pool as they are returned; a check drops
+        # the idle ones now, so the next requests get fresh connections.
+        _check_pool_soon(request.app)
+        log.warning(
+            "database unavailable",
+            extra={"fields": {"request_id": request.state.request_id, "error": repr(exc)}},
+        )
+        return ServiceUnavailable(
+            "The database is unreachable right now; the request was not applied. Safe to retry.",
+            headers={"Retry-After": "1"},
+        ).response()
 
-    for exc_type in (sa_exc.DBAPIError, sa_exc.TimeoutError, PsycopgOperationalError):
+    for exc_type in (PsycopgOperationalError, PsycopgInterfaceError):
         app.add_exception_handler(exc_type, _database)
+
+
+def _check_pool_soon(app: FastAPI) -> None:
+    task: asyncio.Task[None] | None = getattr(app.state, "pool_check", None)
+    if task is None or task.done():
+        app.state.pool_check = asyncio.create_task(app.state.pool.check())
 
 
 def _health_router() -> APIRouter:
@@ -142,11 +131,10 @@ def _health_router() -> APIRouter:
         responses={503: {"model": ErrorResponse, "description": "Database unreachable"}},
     )
     async def readyz(request: Request) -> Response:
-        engine: AsyncEngine = request.app.state.read_engine
+        pool: db.Pool = request.app.state.pool
         try:
-            async with asyncio.timeout(3):
-                async with engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(3), pool.connection() as conn:
+                await db.execute(conn, "SELECT 1")
         except Exception:  # any failure to reach the database means not ready
             return ServiceUnavailable("The database is not reachable.").response()
         return json_response({"status": "ok"})
@@ -235,19 +223,37 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
+async def open_pool(settings: Settings, *, size: int, name: str) -> db.Pool:
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set")
+    return await db.open_pool(
+        settings.database_url,
+        size=size,
+        timeout=settings.db_pool_timeout,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        name=name,
+    )
+
+
+def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None) -> FastAPI:
+    """The API. With `pool` the caller owns the connections (tests); otherwise the app opens
+    its pool at startup and closes it at shutdown."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own_engine = engine is None
-        app.state.engine = engine or create_engine(settings)
-        app.state.read_engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        own_pool = pool is None
+        if own_pool:
+            app.state.pool = await open_pool(settings, size=settings.db_pool_size, name="api")
         stop = asyncio.Event()
         worker_task = None
         if settings.run_worker:
+            # Its own connections: deliveries never wait behind requests, nor requests behind
+            # deliveries.
+            worker_pool = await open_pool(settings, size=2, name="webhooks")
             worker = DeliveryWorker(
-                app.state.engine,
+                worker_pool,
                 timeout=settings.webhook_timeout_seconds,
                 lease=settings.webhook_lease_seconds,
             )
@@ -259,8 +265,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             if worker_task is not None:
                 await worker_task
                 await worker.close()
-            if own_engine:
-                await app.state.engine.dispose()
+                await worker_pool.close()
+            if own_pool:
+                await app.state.pool.close()
 
     app = FastAPI(
         title="Collection Cases API",
@@ -268,16 +275,17 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         description=API_DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,
+        # FastAPI's native OpenTelemetry costs a check on every request; off by default.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.rate_limiter = make_limiter(settings.redis_url)
     app.state.rate_grants = Grants()
     app.state.file_store = open_store(settings.file_store_url, settings.data_dir)
-    configure_json()
-    if engine is not None:
-        app.state.engine = engine
-        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    db.configure_json()
+    if pool is not None:
+        app.state.pool = pool
     _install_error_handlers(app)
     app.include_router(_health_router())
     app.include_router(cases_router)

@@ -61,10 +61,6 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
 
 
-def list_envelope(data: list[Any], *, has_more: bool, url: str) -> dict[str, Any]:
-    return {"object": "list", "data": data, "has_more": has_more, "url": url}
-
-
 async def parse_optional_json(request: Request, model: type[M]) -> M:
     """Like parse_json, but an empty body (curl -X POST with no -d) means all defaults."""
     if not (await request.body()).strip():

@@ -9,12 +9,11 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from collection_cases import embedded, migrate
+from collection_cases import db, embedded, migrate
 from collection_cases.config import DEMO_ACCOUNT, DEMO_KEY, Settings, get_settings
 
 T = TypeVar("T")
@@ -32,19 +31,16 @@ def resolve_database(settings: Settings) -> tuple[str, bool]:
     return embedded.start(settings.data_dir), True
 
 
-def run_in_transaction(url: str, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
-
-    from collection_cases.db import normalize_url
+def run_in_transaction(url: str, fn: Callable[[db.Connection], Awaitable[T]]) -> T:
+    """Run `fn` in one transaction on a connection from a pool of one (as the API does)."""
 
     async def main() -> T:
-        engine = create_async_engine(normalize_url(url), poolclass=NullPool)
+        pool = await db.open_pool(url, size=1, timeout=30, wait=True, name="cli")
         try:
-            async with engine.begin() as conn:
+            async with pool.connection() as conn, conn.transaction():
                 return await fn(conn)
         finally:
-            await engine.dispose()
+            await pool.close()
 
     return asyncio.run(main())
 
@@ -91,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if is_embedded:
         from collection_cases.accounts import service as accounts
 
-        async def demo(conn: AsyncConnection) -> None:
+        async def demo(conn: db.Connection) -> None:
             await accounts.ensure_key(conn, account_name=DEMO_ACCOUNT, raw=DEMO_KEY)
 
         run_in_transaction(url, demo)
@@ -127,18 +123,23 @@ def _exit_normally(signum: int, frame: object) -> None:
 def cmd_worker(args: argparse.Namespace) -> int:
     """Deliver webhooks until SIGTERM/SIGINT; run as many as you like, anywhere."""
     from collection_cases import logs
-    from collection_cases.db import configure_json, create_engine
     from collection_cases.events.delivery import DeliveryWorker
 
     settings = _settings(args)
     logs.configure(settings.log_level)
     url = _prepared_database(args)
-    configure_json()
 
     async def main() -> None:
-        engine = create_engine(settings, url=url)
+        pool = await db.open_pool(
+            url,
+            size=settings.worker_pool_size,
+            timeout=settings.db_pool_timeout,
+            connect_timeout=settings.db_connect_timeout,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            name="webhooks",
+        )
         worker = DeliveryWorker(
-            engine, timeout=settings.webhook_timeout_seconds, lease=settings.webhook_lease_seconds
+            pool, timeout=settings.webhook_timeout_seconds, lease=settings.webhook_lease_seconds
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -149,7 +150,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             await worker.run_forever(stop)
         finally:
             await worker.close()
-            await engine.dispose()
+            await pool.close()
 
     asyncio.run(main())
     return 0
@@ -173,7 +174,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     kind = "publishable" if args.publishable else "restricted" if args.read_only else "secret"
     url = _prepared_database(args)
 
-    async def create(conn: AsyncConnection) -> str:
+    async def create(conn: db.Connection) -> str:
         account_id = await accounts.get_or_create_account(conn, args.account)
         return await accounts.create_key(
             conn, account_id=account_id, kind=kind, is_test=not args.live
@@ -278,15 +279,13 @@ def _operator_action(args: argparse.Namespace) -> int:
     """Run one lifecycle action as the account's operator, through the same service code as
     the test helpers, and print the resulting object."""
     from pydantic import ValidationError
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
 
+    from collection_cases.accounts import service as accounts
     from collection_cases.accounts.service import Principal
     from collection_cases.cases import lifecycle
     from collection_cases.cases.test_helpers import RecordPaymentParams
     from collection_cases.chat import service as chat
     from collection_cases.chat.schemas import PartnerMessageParams
-    from collection_cases.db import configure_json, normalize_url
     from collection_cases.errors import ApiError, from_validation_errors
     from collection_cases.payments import service as payments
 
@@ -303,51 +302,37 @@ def _operator_action(args: argparse.Namespace) -> int:
         _out(json.dumps(from_validation_errors(exc.errors()).body()["error"], indent=2))
         return 2
     url = _prepared_database(args)
-    configure_json()
 
-    async def main() -> dict[str, Any]:
-        # Autocommit, like the API's connections: conn.transaction() is then a real one.
-        engine = create_async_engine(
-            normalize_url(url), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    async def main(conn: db.Connection) -> dict[str, Any]:
+        account_id = await accounts.find_account(conn, args.account)
+        if account_id is None:
+            raise SystemExit(f"no account named {args.account!r}")
+        principal = Principal(db.Scope(account_id, args.test), "secret", "operator")
+        kw: dict[str, Any] = {"principal": principal, "case_id": args.case_id}
+        if args.action == "verify":
+            return await lifecycle.verify_case(conn, strict=True, **kw)
+        if args.action == "assign-partner":
+            return await lifecycle.assign_partner(conn, partner_id=args.partner, **kw)
+        if args.action == "request-details":
+            return await lifecycle.request_details(
+                conn, requirements=args.requirement or ["debtor.email_or_phone"], **kw
+            )
+        if args.action == "record-payment":
+            return await payments.record_payment(
+                conn,
+                amount=checked.amount,
+                payment_type=checked.type,
+                payment_date=checked.payment_date or datetime.now(UTC).date(),
+                **kw,
+            )
+        if args.action == "close":
+            return await lifecycle.close(conn, close_code=args.close_code, **kw)
+        return await chat.send_message(
+            conn, sender="partner", message=args.message, attachments=[], **kw
         )
-        try:
-            async with engine.connect() as sa_conn:
-                conn = (await sa_conn.get_raw_connection()).driver_connection
-                cur = await conn.execute("SELECT id FROM accounts WHERE name = %s", (args.account,))
-                found = await cur.fetchone()
-                if found is None:
-                    raise SystemExit(f"no account named {args.account!r}")
-                principal = Principal(found[0], args.test, "secret", "operator")
-                kw = {"principal": principal, "case_id": args.case_id}
-                async with conn.transaction():
-                    if args.action == "verify":
-                        return await lifecycle.verify_case(conn, strict=True, **kw)
-                    if args.action == "assign-partner":
-                        return await lifecycle.assign_partner(conn, partner_id=args.partner, **kw)
-                    if args.action == "request-details":
-                        return await lifecycle.request_details(
-                            conn, requirements=args.requirement or ["debtor.email_or_phone"], **kw
-                        )
-                    if args.action == "record-payment":
-                        from datetime import UTC, datetime
-
-                        return await payments.record_payment(
-                            conn,
-                            amount=checked.amount,
-                            payment_type=checked.type,
-                            payment_date=checked.payment_date or datetime.now(UTC).date(),
-                            **kw,
-                        )
-                    if args.action == "close":
-                        return await lifecycle.close(conn, close_code=args.close_code, **kw)
-                    return await chat.send_message(
-                        conn, sender="partner", message=args.message, attachments=[], **kw
-                    )
-        finally:
-            await engine.dispose()
 
     try:
-        result = asyncio.run(main())
+        result = run_in_transaction(url, main)
     except ApiError as exc:
         _out(json.dumps(exc.body()["error"], indent=2))
         return 1

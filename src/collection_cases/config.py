@@ -24,10 +24,12 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     log_level: str = "info"
-    # Pool per process; sized to the concurrency one worker serves.
-    db_pool_size: int = 20
-    db_max_overflow: int = 10
+    # Connections per API process, all kept open (min = max): sized to the requests one process
+    # serves at once. A request waits at most db_pool_timeout seconds for one (then 503).
+    db_pool_size: int = 16
     db_pool_timeout: float = 5.0
+    # Connections of a standalone `collection-cases worker` (deliveries run concurrently).
+    worker_pool_size: int = 4
     db_connect_timeout: int = 5
     db_statement_timeout_ms: int = 15_000
     # Seconds a valid key is remembered per process (0: look it up on every request). A

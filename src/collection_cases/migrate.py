@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool, text
 
-from collection_cases.db import normalize_url
+from collection_cases.db import sqlalchemy_url
 
 # Any fixed 64-bit number: every process that migrates takes this lock first.
 MIGRATION_LOCK_ID = 0x636F6C6C63617365  # "collcase"
@@ -35,7 +35,7 @@ def alembic_config() -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the schema to `revision`; concurrent callers wait for each other, then no-op."""
-    engine = create_engine(normalize_url(database_url), poolclass=pool.NullPool)
+    engine = create_engine(sqlalchemy_url(database_url), poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
@@ -47,7 +47,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 
 def current_revision(database_url: str) -> str | None:
-    engine = create_engine(normalize_url(database_url), poolclass=pool.NullPool)
+    engine = create_engine(sqlalchemy_url(database_url), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()

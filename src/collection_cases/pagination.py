@@ -1,49 +1,116 @@
-"""Keyset pagination over (created_at, id), newest first, and the list parameters."""
+"""Keyset pagination: the list parameters, one `paginate()` for every list, the envelope.
+
+Every list is ordered by a key that ends in the object's id (newest first by
+`(created_at, id)`, or a natural key such as a country code) and paged by comparing with the
+key of the cursor object, never with OFFSET: a page deep in millions of rows costs what the
+first page costs. A cursor (`starting_after` / `ending_before`) must name an object the caller
+can see in that very list (its scope, its parent, its filters), or the answer is 400
+`resource_not_found` naming the parameter.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Query
-from psycopg import AsyncConnection as PgConnection
-from psycopg.rows import dict_row
+from pydantic import BaseModel, Field
 
+from collection_cases import db, ids
 from collection_cases.errors import InvalidRequestError, printable
 
 MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
 class ListParams:
-    limit: int
-    starting_after: str | None
-    ending_before: str | None
-    created_gt: int | None
-    created_gte: int | None
-    created_lt: int | None
-    created_lte: int | None
+    limit: int = 10
+    starting_after: str | None = None
+    ending_before: str | None = None
+    created_gt: int | None = None
+    created_gte: int | None = None
+    created_lt: int | None = None
+    created_lte: int | None = None
 
 
-def list_params(
-    limit: Annotated[int, Query(ge=1, le=100, description="1 to 100, default 10")] = 10,
-    starting_after: Annotated[
-        str | None, Query(max_length=100, description="Object id: the page after it")
-    ] = None,
-    ending_before: Annotated[
-        str | None, Query(max_length=100, description="Object id: the page before it")
-    ] = None,
-    created_gt: Annotated[int | None, Query(alias="created[gt]", ge=0, le=MAX_TIMESTAMP)] = None,
-    created_gte: Annotated[int | None, Query(alias="created[gte]", ge=0, le=MAX_TIMESTAMP)] = None,
-    created_lt: Annotated[int | None, Query(alias="created[lt]", ge=0, le=MAX_TIMESTAMP)] = None,
-    created_lte: Annotated[int | None, Query(alias="created[lte]", ge=0, le=MAX_TIMESTAMP)] = None,
-) -> ListParams:
+Limit = Annotated[
+    int, Query(ge=1, le=100, description="How many objects to return, 1 to 100 (default 10).")
+]
+StartingAfter = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="An object id from the previous page: return the objects after it.",
+    ),
+]
+EndingBefore = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="An object id from the next page: return the objects before it.",
+    ),
+]
+
+
+CreatedGt = Annotated[
+    int | None,
+    Query(alias="created[gt]", ge=0, le=MAX_TIMESTAMP, description="Created after this Unix time."),
+]
+CreatedGte = Annotated[
+    int | None,
+    Query(
+        alias="created[gte]",
+        ge=0,
+        le=MAX_TIMESTAMP,
+        description="Created at or after this Unix time.",
+    ),
+]
+CreatedLt = Annotated[
+    int | None,
+    Query(
+        alias="created[lt]", ge=0, le=MAX_TIMESTAMP, description="Created before this Unix time."
+    ),
+]
+CreatedLte = Annotated[
+    int | None,
+    Query(
+        alias="created[lte]",
+        ge=0,
+        le=MAX_TIMESTAMP,
+        description="Created at or before this Unix time.",
+    ),
+]
+
+
+def _one_cursor(starting_after: str | None, ending_before: str | None) -> None:
     if starting_after is not None and ending_before is not None:
         raise InvalidRequestError(
             "starting_after and ending_before cannot both be given.", param="ending_before"
         )
+
+
+def page_params(
+    limit: Limit = 10, starting_after: StartingAfter = None, ending_before: EndingBefore = None
+) -> ListParams:
+    """limit, starting_after, ending_before: the parameters every list takes."""
+    _one_cursor(starting_after, ending_before)
+    return ListParams(limit, starting_after, ending_before)
+
+
+def list_params(
+    limit: Limit = 10,
+    starting_after: StartingAfter = None,
+    ending_before: EndingBefore = None,
+    created_gt: CreatedGt = None,
+    created_gte: CreatedGte = None,
+    created_lt: CreatedLt = None,
+    created_lte: CreatedLte = None,
+) -> ListParams:
+    """The page parameters plus the created[...] range, for lists of objects with `created`."""
+    _one_cursor(starting_after, ending_before)
     return ListParams(
         limit, starting_after, ending_before, created_gt, created_gte, created_lt, created_lte
     )
@@ -74,98 +141,104 @@ def created_conditions(params: ListParams, where: list[str], args: dict[str, Any
         args["created_lte"] = at(params.created_lte) + second
 
 
-def page_query(
-    *,
-    select: str,
-    where: list[str],
-    args: dict[str, Any],
-    limit: int,
-    after: tuple[Any, Any] | None = None,
-    before: tuple[Any, Any] | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """The SQL of one keyset page (limit + 1 rows, to tell whether there are more).
+def id_parser(prefix: str) -> Callable[[str], str | None]:
+    """A cursor parser for random ids (`we_...`): the id itself, or None if it cannot be one."""
+    return lambda value: value if ids.looks_like(prefix, value) else None
 
-    `select` is "SELECT ... FROM table"; `where` must already hold the account/mode scope.
-    Ordered by (created_at, id) in the direction of travel: the list indexes serve both.
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """How one kind of list is read.
+
+    `source` is a table, or `(SELECT ...) AS name`; `order` is the sort key, whose last column
+    identifies an object (the cursor is looked up by it, after `parse` turned the public id
+    into the stored value, or None when it cannot be one).
     """
-    where = list(where)
-    if before is not None:
-        where.append("(created_at, id) > (%(cursor_created)s, %(cursor_id)s)")
-        args = {**args, "cursor_created": before[0], "cursor_id": before[1]}
-        order = "created_at ASC, id ASC"
-    else:
-        if after is not None:
-            where.append("(created_at, id) < (%(cursor_created)s, %(cursor_id)s)")
-            args = {**args, "cursor_created": after[0], "cursor_id": after[1]}
-        order = "created_at DESC, id DESC"
-    # limit is a validated int (1..100): inlined so each page size gets its own plan.
-    sql = f"{select} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {int(limit) + 1}"
-    return sql, args
+
+    source: str
+    columns: str
+    kind: str
+    parse: Callable[[str], Any]
+    order: tuple[str, ...] = ("created_at", "id")
+    descending: bool = True
 
 
-async def fetch_page(
-    conn: PgConnection,
-    *,
-    select: str,
-    where: list[str],
-    args: dict[str, Any],
-    limit: int,
-    after: tuple[Any, Any] | None = None,
-    before: tuple[Any, Any] | None = None,
-) -> tuple[list[dict[str, Any]], bool]:
-    """One page, newest first, and whether more lie in the direction of travel."""
-    sql, args = page_query(
-        select=select, where=where, args=args, limit=limit, after=after, before=before
-    )
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(sql, args)
-    rows = await cur.fetchall()
-    has_more = len(rows) > limit
-    del rows[limit:]
-    if before is not None:
-        rows.reverse()
-    return rows, has_more
+@dataclass(slots=True)
+class Page:
+    rows: list[db.Row]
+    has_more: bool
+
+    def envelope(self, render: Callable[[db.Row], Any], url: str) -> dict[str, Any]:
+        return list_object([render(r) for r in self.rows], has_more=self.has_more, url=url)
 
 
-async def cursor_bounds(
-    conn: PgConnection,
+def list_object(data: list[Any], *, has_more: bool, url: str) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+async def paginate(
+    conn: db.Connection,
+    listing: Listing,
     params: ListParams,
     *,
-    table: str,
-    kind: str,
-    parse: Callable[[str], Any],
-    where: list[str],
-    args: dict[str, Any],
-) -> tuple[tuple[Any, Any] | None, tuple[Any, Any] | None]:
-    """(created_at, id) of starting_after / ending_before, looked up under the list's own
-    conditions (`where`: its scope and parent), so a cursor from elsewhere is refused.
-
-    `parse` turns a public id into its stored key, or None when it cannot be one.
-    """
-    bounds: dict[str, tuple[Any, Any]] = {}
-    for attr in ("starting_after", "ending_before"):
-        value = getattr(params, attr)
-        if value is None:
-            continue
-        key = parse(value)
-        row = None
-        if key is not None:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                f"SELECT created_at, id FROM {table} WHERE id = %(cursor_key)s AND "
-                + " AND ".join(where),
-                {**args, "cursor_key": key},
+    scope: db.Scope | None,
+    where: Sequence[str] = (),
+    args: Mapping[str, Any] | None = None,
+) -> Page:
+    """One page of `listing` under `scope` and the list's own conditions (`where`)."""
+    conditions = ["{scope}"] if scope is not None else []
+    conditions += where
+    bound = dict(args or {})
+    created_conditions(params, conditions, bound)
+    key = ", ".join(listing.order)
+    cursor_attr = "ending_before" if params.ending_before is not None else "starting_after"
+    cursor_value = getattr(params, cursor_attr)
+    backwards = params.ending_before is not None
+    select = f"SELECT {listing.columns} FROM {listing.source}"
+    if cursor_value is not None:
+        stored = listing.parse(cursor_value)
+        found = None
+        if stored is not None:
+            found = await db.fetch_one(
+                conn,
+                f"SELECT {key} FROM {listing.source} WHERE {listing.order[-1]} = %(cursor_key)s"
+                f" AND {' AND '.join(conditions) or 'true'}",
+                {**bound, "cursor_key": stored},
+                scope=scope,
             )
-            row = await cur.fetchone()
-        if row is None:
+        if found is None:
             raise InvalidRequestError(
-                f"No such {kind}: '{printable(value)}'", code="resource_not_found", param=attr
+                f"No such {listing.kind}: '{printable(cursor_value)}'",
+                code="resource_not_found",
+                param=cursor_attr,
             )
-        bounds[attr] = (row["created_at"], row["id"])
-    return bounds.get("starting_after"), bounds.get("ending_before")
+        # Past the cursor in the direction of travel.
+        forward_is_less = listing.descending != backwards
+        marks = ", ".join(f"%(cursor_{i})s" for i in range(len(listing.order)))
+        conditions.append(f"({key}) {'<' if forward_is_less else '>'} ({marks})")
+        bound.update({f"cursor_{i}": found[column] for i, column in enumerate(listing.order)})
+    ascending = listing.descending == backwards
+    direction = "ASC" if ascending else "DESC"
+    order = ", ".join(f"{column} {direction}" for column in listing.order)
+    # limit is a validated int (1..100): inlined so each page size gets its own plan.
+    sql = (
+        f"{select} WHERE {' AND '.join(conditions) or 'true'} ORDER BY {order} "
+        f"LIMIT {int(params.limit) + 1}"
+    )
+    rows = await db.fetch_all(conn, sql, bound, scope=scope)
+    has_more = len(rows) > params.limit
+    del rows[params.limit :]
+    if backwards:
+        rows.reverse()
+    return Page(rows, has_more)
 
 
-def id_parser(prefix: str) -> Callable[[str], str | None]:
-    from collection_cases import ids
+class ListObject(BaseModel, Generic[T]):
+    """A page of objects, newest first (keyset-paginated)."""
 
-    return lambda value: value if ids.looks_like(prefix, value) else None
+    object: Literal["list"] = Field(description='Always "list".')
+    data: list[T] = Field(description="The objects of this page.")
+    has_more: bool = Field(
+        description="Whether more objects lie beyond this page in the direction of travel."
+    )
+    url: str = Field(description="The path this list was read from.", examples=["/v1/..."])

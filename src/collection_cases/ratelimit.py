@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from psycopg import AsyncConnection as PgConnection
-
+from collection_cases import db
 from collection_cases.errors import ApiError
 
 WINDOW_SECONDS = 1
@@ -23,7 +22,7 @@ class RateLimited(ApiError):
 
 
 class Limiter(Protocol):
-    async def take(self, conn: PgConnection, key_id: str, window: int, n: int) -> int:
+    async def take(self, conn: db.Connection, key_id: str, window: int, n: int) -> int:
         """Count n more requests in the key's window in the shared store; the new total."""
         ...
 
@@ -35,9 +34,8 @@ class PostgresLimiter:
         "SET count = rate_limit_windows.count + EXCLUDED.count RETURNING count"
     )
 
-    async def take(self, conn: PgConnection, key_id: str, window: int, n: int) -> int:
-        row = await (await conn.execute(self._SQL, (key_id, window, n))).fetchone()
-        return int(row[0]) if row else 0
+    async def take(self, conn: db.Connection, key_id: str, window: int, n: int) -> int:
+        return int(await db.fetch_value(conn, self._SQL, (key_id, window, n)) or 0)
 
 
 class RedisLimiter:
@@ -46,7 +44,7 @@ class RedisLimiter:
 
         self.client = redis.from_url(url)
 
-    async def take(self, conn: PgConnection, key_id: str, window: int, n: int) -> int:
+    async def take(self, conn: db.Connection, key_id: str, window: int, n: int) -> int:
         name = f"cc:rl:{key_id}:{window}"
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.incrby(name, n)
@@ -90,7 +88,7 @@ class Grants:
 async def check(
     limiter: Limiter | None,
     limit: int,
-    conn: PgConnection,
+    conn: db.Connection,
     key_id: str,
     grants: Grants | None = None,
 ) -> None:
@@ -118,7 +116,7 @@ async def check(
         )
 
 
-async def purge(conn: PgConnection) -> None:
-    await conn.execute(
-        "DELETE FROM rate_limit_windows WHERE window_start < %s", (int(time.time()) - 60,)
+async def purge(conn: db.Connection) -> None:
+    await db.execute(
+        conn, "DELETE FROM rate_limit_windows WHERE window_start < %s", (int(time.time()) - 60,)
     )

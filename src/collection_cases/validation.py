@@ -9,7 +9,8 @@ from typing import Annotated
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic_core import PydanticCustomError
 
 METADATA_MAX_KEYS = 50
 METADATA_KEY_MAX = 40
@@ -73,7 +74,9 @@ def phone_is_possible(value: str, region: str | None) -> bool:
     return digits >= 7 and phonenumbers.is_possible_number(number)
 
 
-def _due_date(value: str) -> date:
+def _due_date(value: object) -> date:
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "Input should be a valid string")
     if not _DATE_RE.match(value):
         raise ValueError("must be a date formatted YYYY-MM-DD")
     try:
@@ -100,7 +103,8 @@ def check_metadata(value: dict[str, str]) -> dict[str, str]:
 Currency = Annotated[StrictStr, AfterValidator(_currency)]
 Country = Annotated[StrictStr, AfterValidator(country_code)]
 Email = Annotated[StrictStr, Field(max_length=254), AfterValidator(email_address)]
-DueDate = Annotated[StrictStr, AfterValidator(_due_date)]
+# A YYYY-MM-DD string in, a date out (never a timestamp, never a datetime).
+DueDate = Annotated[date, BeforeValidator(_due_date)]
 Metadata = Annotated[
     dict[StrictStr, Annotated[StrictStr, AfterValidator(safe_text)]],
     AfterValidator(check_metadata),

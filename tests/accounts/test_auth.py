@@ -47,7 +47,7 @@ class TestAuthentication:
         response = await client.get(URL, headers={"Authorization": f"Basic {token}"})
         assert response.status_code == 200
 
-    async def test_revoked_key_401(self, client, account, engine):
+    async def test_revoked_key_401(self, client, account, engine, pool):
         async with engine.begin() as conn:
             key_id = (
                 await conn.execute(
@@ -55,7 +55,8 @@ class TestAuthentication:
                     {"h": accounts.hash_key(account.sk_test)},
                 )
             ).scalar_one()
-            assert await accounts.revoke_key(conn, key_id)
+        async with pool.connection() as pconn:
+            assert await accounts.revoke_key(pconn, key_id)
         response = await client.get(URL, headers=account.headers)
         assert response.status_code == 401
 
@@ -101,8 +102,8 @@ class TestPermissions:
 
 
 class TestKeyCache:
-    async def test_revoked_key_works_at_most_ttl_seconds(self, settings, engine, account):
-        app = create_app(settings.model_copy(update={"key_cache_seconds": 1.0}), engine=engine)
+    async def test_revoked_key_works_at_most_ttl_seconds(self, settings, engine, pool, account):
+        app = create_app(settings.model_copy(update={"key_cache_seconds": 1.0}), pool=pool)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get(URL, headers=account.headers)).status_code == 200
@@ -117,10 +118,9 @@ class TestKeyCache:
             # ...and not a moment after.
             assert (await client.get(URL, headers=account.headers)).status_code == 401
 
-    async def test_unknown_keys_are_never_cached(self, settings, engine, account):
+    async def test_unknown_keys_are_never_cached(self, settings, pool, account):
         cache = accounts.KeyCache(60)
-        async with engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            assert await accounts.authenticate(raw, "sk_test_nosuchkey00000000", cache) is None
-            assert await accounts.authenticate(raw, account.sk_test, cache) is not None
+        async with pool.connection() as conn:
+            assert await accounts.authenticate(conn, "sk_test_nosuchkey00000000", cache) is None
+            assert await accounts.authenticate(conn, account.sk_test, cache) is not None
         assert list(cache._entries) == [accounts.hash_key(account.sk_test)]

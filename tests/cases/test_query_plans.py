@@ -7,18 +7,20 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from collection_cases import ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases import service as cases
-from collection_cases.pagination import ListParams, page_query
+from collection_cases.db import Scope
+from collection_cases.pagination import ListParams
 
 ROWS = 30_000
 
 
 @pytest.fixture(scope="module")
-async def seeded(engine):  # type: ignore[no-untyped-def]
+async def seeded(engine, pool):  # type: ignore[no-untyped-def]
     from tests.factories import make_account
 
-    account = await make_account(engine)
+    account = await make_account(pool)
     async with engine.begin() as conn:
         await conn.execute(
             text(
@@ -47,20 +49,36 @@ async def seeded(engine):  # type: ignore[no-untyped-def]
                 {"a": account.id},
             )
         ).one()
-    return Principal(account.id, True, "secret", "key_x"), tuple(cursor)
+    return Principal(Scope(account.id, True), "secret", "key_x"), ids.encode("dc", cursor[1])
 
 
-def _params(**kw: object) -> ListParams:
-    base = dict(
-        limit=10,
-        starting_after=None,
-        ending_before=None,
-        created_gt=None,
-        created_gte=None,
-        created_lt=None,
-        created_lte=None,
-    )
-    return ListParams(**{**base, **kw})  # type: ignore[arg-type]
+class Recording:
+    """The real connection, noting every statement the code under test runs on it."""
+
+    def __init__(self, conn):  # type: ignore[no-untyped-def]
+        self.conn = conn
+        self.statements: list[tuple[str, object]] = []
+
+    def cursor(self, **kw):  # type: ignore[no-untyped-def]
+        cur = self.conn.cursor(**kw)
+        statements = self.statements
+
+        class Cursor:
+            async def execute(self, query, args=None):  # type: ignore[no-untyped-def]
+                statements.append((query, args))
+                return await cur.execute(query, args)
+
+            async def fetchone(self):  # type: ignore[no-untyped-def]
+                return await cur.fetchone()
+
+            async def fetchall(self):  # type: ignore[no-untyped-def]
+                return await cur.fetchall()
+
+        return Cursor()
+
+    async def execute(self, query, args=None):  # type: ignore[no-untyped-def]
+        self.statements.append((query, args))
+        return await self.conn.execute(query, args)
 
 
 T = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
@@ -77,21 +95,19 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
-async def test_list_query_uses_an_index(seeded, engine, name):
+async def test_list_query_uses_an_index(seeded, pool, name):
     principal, cursor = seeded
     params_kw, filters, direction = CASES[name]
-    where, args = cases.list_filters(principal, _params(**params_kw), **filters)
-    sql, args = page_query(
-        select=cases.SELECT,
-        where=where,
-        args=args,
-        limit=10,
-        after=cursor if direction == "after" else None,
-        before=cursor if direction == "before" else None,
+    params = ListParams(
+        starting_after=cursor if direction == "after" else None,
+        ending_before=cursor if direction == "before" else None,
+        **params_kw,  # type: ignore[arg-type]
     )
-    async with engine.connect() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        cur = await raw.execute("EXPLAIN " + sql, args)
+    async with pool.connection() as conn:
+        recording = Recording(conn)
+        await cases.list_cases(recording, principal=principal, params=params, **filters)
+        (sql, args), *_ = [s for s in recording.statements if "ORDER BY" in s[0]]
+        cur = await conn.execute("EXPLAIN " + sql, args)
         plan = "\n".join(r[0] for r in await cur.fetchall())
     assert "Seq Scan" not in plan, plan
     assert "ix_collection_cases_" in plan, plan

@@ -22,10 +22,10 @@ async def endpoint(client, account, url, events=("*",), key=None):  # type: igno
     return r.json()
 
 
-def worker(engine, **kw):  # type: ignore[no-untyped-def]
+def worker(pool, **kw):  # type: ignore[no-untyped-def]
     kw.setdefault("retry_delay", lambda attempt: 0.05)
     kw.setdefault("timeout", 2.0)
-    return DeliveryWorker(engine, **kw)
+    return DeliveryWorker(pool, **kw)
 
 
 async def drain(w, rounds=50):  # type: ignore[no-untyped-def]
@@ -115,12 +115,12 @@ class TestEndpoints:
 
 class TestDelivery:
     async def test_happy_path_signed_and_in_order(
-        self, client, account, engine, receiver, verify_signature
+        self, client, account, engine, pool, receiver, verify_signature
     ):
         we = await endpoint(client, account, receiver.url)
         case = await make_case(client, account)
         await client.post(f"/v1/collection_cases/{case['id']}/pause", headers=account.headers)
-        await drain(worker(engine), rounds=10)
+        await drain(worker(pool), rounds=10)
         types = [r.event["type"] for r in receiver.received]
         assert types == [
             "collection_case.created",
@@ -136,11 +136,11 @@ class TestDelivery:
         log = await deliveries(client, account, we)
         assert {d["status"] for d in log} == {"delivered"}
 
-    async def test_receiver_500_then_200_is_retried(self, client, account, engine, receiver):
+    async def test_receiver_500_then_200_is_retried(self, client, account, engine, pool, receiver):
         receiver.script = [(500, 0.0), (200, 0.0)]
         we = await endpoint(client, account, receiver.url, ["collection_case.created"])
         await make_case(client, account)
-        w = worker(engine)
+        w = worker(pool)
         await w.run_once()
         [d] = await deliveries(client, account, we)
         assert (d["status"], d["attempts"]) == ("pending", 1)
@@ -152,23 +152,25 @@ class TestDelivery:
         assert [a["status_code"] for a in d["attempt_log"]] == [500, 200]
         assert len(receiver.received) == 1
 
-    async def test_receiver_timeout_is_retried(self, client, account, engine, receiver):
+    async def test_receiver_timeout_is_retried(self, client, account, engine, pool, receiver):
         receiver.script = [(200, 1.5), (200, 0.0)]
         we = await endpoint(client, account, receiver.url, ["collection_case.created"])
         await make_case(client, account)
-        await drain(worker(engine, timeout=0.5), rounds=6)
+        await drain(worker(pool, timeout=0.5), rounds=6)
         [d] = await deliveries(client, account, we)
         assert d["status"] == "delivered"
         assert d["attempt_log"][0]["error"] == "ReadTimeout"
         assert d["attempt_log"][-1]["status_code"] == 200
 
-    async def test_worker_killed_mid_flight_loses_nothing(self, client, account, engine, receiver):
+    async def test_worker_killed_mid_flight_loses_nothing(
+        self, client, account, engine, pool, receiver
+    ):
         we = await endpoint(client, account, receiver.url, ["collection_case.created"])
         await make_case(client, account)
-        dying = worker(engine, lease=0.5)
+        dying = worker(pool, lease=0.5)
         claimed = await dying.claim()  # ...and the process dies before sending anything
         assert len(claimed) == 1
-        survivor = worker(engine, lease=0.5)
+        survivor = worker(pool, lease=0.5)
         assert await survivor.run_once() == 0  # leased: nobody else may take it yet
         await asyncio.sleep(0.6)
         assert await survivor.run_once() == 1
@@ -181,12 +183,12 @@ class TestDelivery:
         assert d["status"] == "delivered"
 
     async def test_two_workers_never_claim_the_same_delivery(
-        self, client, account, engine, receiver
+        self, client, account, engine, pool, receiver
     ):
         eps = [await endpoint(client, account, f"{receiver.url}/{i}") for i in range(8)]
         for _ in range(3):
             await make_case(client, account)  # 2 events each -> 6 per endpoint, 48 in all
-        a, b = worker(engine), worker(engine)
+        a, b = worker(pool), worker(pool)
         for _ in range(20):
             await asyncio.gather(a.run_once(), b.run_once())
         seen = [(r.path, r.event["id"]) for r in receiver.received]
@@ -196,7 +198,9 @@ class TestDelivery:
             ids = [r.event["id"] for r in receiver.received if r.path.endswith(f"/{i}")]
             assert ids == sorted(ids)
 
-    async def test_dead_endpoint_does_not_delay_others(self, client, account, engine, receiver):
+    async def test_dead_endpoint_does_not_delay_others(
+        self, client, account, engine, pool, receiver
+    ):
         from tests.events.receiver import Receiver
 
         dead = Receiver(script=[(503, 0.0)])
@@ -205,21 +209,21 @@ class TestDelivery:
             await endpoint(client, account, dead_url)
             await endpoint(client, account, receiver.url)
             await make_case(client, account)
-            await drain(worker(engine), rounds=5)
+            await drain(worker(pool), rounds=5)
             assert len(receiver.received) == 2
             assert dead.hits >= 2  # retried
         finally:
             dead.stop()
 
-    async def test_disabled_endpoint_gets_nothing(self, client, account, engine, receiver):
+    async def test_disabled_endpoint_gets_nothing(self, client, account, engine, pool, receiver):
         we = await endpoint(client, account, receiver.url)
         await client.post(f"{EP}/{we['id']}", json={"status": "disabled"}, headers=account.headers)
         await make_case(client, account)
-        await drain(worker(engine), rounds=3)
+        await drain(worker(pool), rounds=3)
         assert receiver.received == []
         assert await deliveries(client, account, we) == []
 
-    async def test_test_and_live_do_not_mix(self, client, account, engine, receiver):
+    async def test_test_and_live_do_not_mix(self, client, account, engine, pool, receiver):
         live = await endpoint(
             client, account, "https://hooks.example.com/live", key=account.sk_live
         )
@@ -233,7 +237,7 @@ class TestDelivery:
                 )
             ).scalar_one()
         assert n == 0
-        await drain(worker(engine), rounds=3)
+        await drain(worker(pool), rounds=3)
         assert all(r.event["is_test"] for r in receiver.received)
         assert len(receiver.received) == 2
 

@@ -50,7 +50,7 @@ def store_url(request, tmp_path, monkeypatch) -> str:  # type: ignore[no-untyped
 
 
 @pytest.fixture
-def files_app(settings, engine, store_url, tmp_path):  # type: ignore[no-untyped-def]
+def files_app(settings, pool, store_url, tmp_path):  # type: ignore[no-untyped-def]
     return create_app(
         settings.model_copy(
             update={
@@ -59,7 +59,7 @@ def files_app(settings, engine, store_url, tmp_path):  # type: ignore[no-untyped
                 "max_upload_bytes": 2 * 1024 * 1024,
             }
         ),
-        engine=engine,
+        pool=pool,
     )
 
 

@@ -436,7 +436,7 @@ class TestReadFiles:
 
 class TestLargeFiles:
     async def test_multipart_sized_upload_and_oversize_abort(
-        self, settings, engine, store_url, tmp_path, account
+        self, settings, pool, store_url, tmp_path, account
     ):
         """Above S3's 5 MiB part size: multipart upload completes, an oversize one aborts."""
         import httpx
@@ -451,7 +451,7 @@ class TestLargeFiles:
                     "max_upload_bytes": 8 * 1024 * 1024,
                 }
             ),
-            engine=engine,
+            pool=pool,
         )
         store = app.state.file_store
         big = PDF + bytes(range(256)) * (6 * 4096)  # ~6 MiB: two S3 parts

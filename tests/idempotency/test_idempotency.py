@@ -145,7 +145,7 @@ class TestIdempotency:
             ).scalar_one()
         assert n == 1
 
-    async def test_old_keys_are_purged(self, client, account, engine):
+    async def test_old_keys_are_purged(self, client, account, engine, pool):
         from collection_cases.idempotency.service import purge
 
         key = secrets.token_hex(8)
@@ -158,10 +158,8 @@ class TestIdempotency:
                 ),
                 {"k": key},
             )
-        async with engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            await raw.set_autocommit(True)
-            assert await purge(raw) >= 1
+        async with pool.connection() as conn:
+            assert await purge(conn) >= 1
         second = await client.post(URL, json=case_body(), headers=with_key(account, key))
         assert "idempotent-replayed" not in second.headers
         assert await count_cases(engine, account) == 2

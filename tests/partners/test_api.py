@@ -62,7 +62,9 @@ class TestCoverage:
         assert r.json()["country"] == "US"
 
     async def test_list(self, client, account):
-        data = (await client.get("/v1/collection_coverage", headers=account.headers)).json()
+        data = (
+            await client.get("/v1/collection_coverage?limit=100", headers=account.headers)
+        ).json()
         countries = [c["country"] for c in data["data"]]
         assert {"DE", "AT", "CH", "FR", "SE"} <= set(countries)
         at = next(c for c in data["data"] if c["country"] == "AT")

@@ -10,12 +10,11 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
-from psycopg import AsyncConnection as PgConnection
 from starlette.responses import Response
 
 from collection_cases import ratelimit
 from collection_cases.accounts.service import Principal, authenticate
-from collection_cases.db import connection
+from collection_cases.db import Connection
 from collection_cases.errors import AuthenticationFailed, NotFound, PermissionDenied
 from collection_cases.idempotency import service as idempotency
 from collection_cases.idempotency.service import Idempotency
@@ -46,7 +45,7 @@ def _raw_key(request: Request) -> str:
     )
 
 
-async def _principal(request: Request, conn: PgConnection) -> Principal:
+async def _principal(request: Request, conn: Connection) -> Principal:
     raw = _raw_key(request)
     principal = await authenticate(conn, raw, request.app.state.key_cache)
     if principal is None:
@@ -68,7 +67,7 @@ async def _principal(request: Request, conn: PgConnection) -> Principal:
 class Access:
     """A request's connection and the principal it was authenticated as."""
 
-    conn: PgConnection
+    conn: Connection
     principal: Principal
     idempotency: Idempotency | None = None
 
@@ -80,7 +79,7 @@ class Access:
         return Response(body, status_code=status_code, media_type="application/json")
 
 
-async def authorize(request: Request, conn: PgConnection, *, write: bool) -> Principal:
+async def authorize(request: Request, conn: Connection, *, write: bool) -> Principal:
     """The caller's principal, if its key may read (or, with `write`, change) data."""
     principal = await _principal(request, conn)
     if write and not principal.can_write:
@@ -93,12 +92,12 @@ async def authorize(request: Request, conn: PgConnection, *, write: bool) -> Pri
 
 
 async def _read_access(request: Request) -> AsyncIterator[Access]:
-    async with connection(request) as conn:
+    async with request.app.state.pool.connection() as conn:
         yield Access(conn, await authorize(request, conn, write=False))
 
 
 async def _write_access(request: Request) -> AsyncIterator[Access]:
-    async with connection(request) as conn:
+    async with request.app.state.pool.connection() as conn:
         principal = await authorize(request, conn, write=True)
         # One transaction per request, committed when the endpoint returns and before the
         # response is sent (scope="function"): a 201 always means the row is durable.
@@ -113,13 +112,13 @@ async def _write_access(request: Request) -> AsyncIterator[Access]:
 
 async def _any_key_access(request: Request) -> AsyncIterator[Access]:
     # Registry data (partners, coverage, previews) reveals no debtor: any valid key will do.
-    async with connection(request) as conn:
+    async with request.app.state.pool.connection() as conn:
         yield Access(conn, await _principal(request, conn))
 
 
 async def _test_helper_access(request: Request) -> AsyncIterator[Access]:
     # Test helpers do not exist for live keys, whatever the key may do: 404 before 403.
-    async with connection(request) as conn:
+    async with request.app.state.pool.connection() as conn:
         principal = await _principal(request, conn)
         if not principal.is_test:
             raise NotFound(

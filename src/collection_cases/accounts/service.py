@@ -8,38 +8,39 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from psycopg import AsyncConnection as PgConnection
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from collection_cases.accounts.models import Account, ApiKey
+from collection_cases import db
+from collection_cases.db import Scope, Unscoped
 from collection_cases.ids import random_id
 
 KEY_RE = re.compile(r"^(sk|rk|pk)_(test|live)_[A-Za-z0-9]{8,128}$")
 KIND_BY_PREFIX = {"sk": "secret", "rk": "restricted", "pk": "publishable"}
 PREFIX_BY_KIND = {kind: prefix for prefix, kind in KIND_BY_PREFIX.items()}
 _ALPHABET = string.ascii_letters + string.digits
+# Keys are looked up by their hash before the account is known.
+BY_HASH = Unscoped("authentication: the key's hash finds its account")
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the account, the mode its key is in, and what the key may do."""
+    """Who is calling: the account and mode its key is in, and what the key may do."""
 
-    account_id: int
-    is_test: bool
+    scope: Scope
     kind: str
     key_id: str
 
     @property
-    def can_write(self) -> bool:
-        return self.kind == "secret"
+    def account_id(self) -> int:
+        return self.scope.account_id
 
     @property
-    def scope(self) -> dict[str, object]:
-        """Bind parameters for db.SCOPE."""
-        return {"account_id": self.account_id, "is_test": self.is_test}
+    def is_test(self) -> bool:
+        return self.scope.is_test
+
+    @property
+    def can_write(self) -> bool:
+        return self.kind == "secret"
 
 
 def hash_key(raw: str) -> str:
@@ -51,22 +52,24 @@ def generate_key(kind: str, *, is_test: bool) -> str:
     return f"{PREFIX_BY_KIND[kind]}_{'test' if is_test else 'live'}_{body}"
 
 
-async def get_or_create_account(conn: AsyncConnection, name: str) -> int:
-    inserted = (
-        await conn.execute(
-            pg_insert(Account)
-            .values(name=name)
-            .on_conflict_do_nothing(index_elements=[Account.name])
-            .returning(Account.id)
-        )
-    ).first()
-    if inserted:
-        return int(inserted.id)
-    return int((await conn.execute(select(Account.id).where(Account.name == name))).scalar_one())
+async def get_or_create_account(conn: db.Connection, name: str) -> int:
+    inserted = await db.fetch_value(
+        conn,
+        "INSERT INTO accounts (name) VALUES (%(name)s) ON CONFLICT (name) DO NOTHING RETURNING id",
+        {"name": name},
+    )
+    if inserted is not None:
+        return int(inserted)
+    return int(await db.fetch_value(conn, "SELECT id FROM accounts WHERE name = %s", (name,)))
+
+
+async def find_account(conn: db.Connection, name: str) -> int | None:
+    found = await db.fetch_value(conn, "SELECT id FROM accounts WHERE name = %s", (name,))
+    return None if found is None else int(found)
 
 
 async def create_key(
-    conn: AsyncConnection,
+    conn: db.Connection,
     *,
     account_id: int,
     kind: str = "secret",
@@ -75,22 +78,21 @@ async def create_key(
 ) -> str:
     """Store a new key's hash and return the key itself: the only time it is ever seen."""
     raw = raw or generate_key(kind, is_test=is_test)
-    await conn.execute(
-        insert(ApiKey).values(
-            id=random_id("key"),
-            account_id=account_id,
-            key_hash=hash_key(raw),
-            key_prefix=raw[:12],
-            kind=kind,
-            is_test=is_test,
-        )
+    await db.execute(
+        conn,
+        "INSERT INTO api_keys (id, account_id, is_test, key_hash, key_prefix, kind) "
+        "VALUES (%(id)s, %(account_id)s, %(is_test)s, %(hash)s, %(prefix)s, %(kind)s)",
+        {"id": random_id("key"), "hash": hash_key(raw), "prefix": raw[:12], "kind": kind},
+        scope=Scope(account_id, is_test),
     )
     return raw
 
 
-async def ensure_key(conn: AsyncConnection, *, account_name: str, raw: str) -> None:
+async def ensure_key(conn: db.Connection, *, account_name: str, raw: str) -> None:
     """Make sure `raw` is a key of `account_name` (the documented demo key)."""
-    found = (await conn.execute(select(ApiKey.id).where(ApiKey.key_hash == hash_key(raw)))).first()
+    found = await db.fetch_value(
+        conn, "SELECT id FROM api_keys WHERE key_hash = %s", (hash_key(raw),), scope=BY_HASH
+    )
     if found:
         return
     match = KEY_RE.match(raw)
@@ -141,7 +143,7 @@ class KeyCache:
 
 
 async def authenticate(
-    conn: PgConnection, raw: str, cache: KeyCache | None = None
+    conn: db.Connection, raw: str, cache: KeyCache | None = None
 ) -> Principal | None:
     """The key's principal, or None; looked up by hash (the index makes it constant-time)."""
     if not KEY_RE.fullmatch(raw):
@@ -149,40 +151,32 @@ async def authenticate(
     key_hash = hash_key(raw)
     if cache is not None and (principal := cache.get(key_hash)) is not None:
         return principal
-    row = await (await conn.execute(_AUTH_SQL, (key_hash,))).fetchone()
+    row = await db.fetch_one(conn, _AUTH_SQL, (key_hash,), scope=BY_HASH)
     if row is None:
         return None
-    principal = Principal(account_id=row[1], is_test=row[2], kind=row[3], key_id=row[0])
+    principal = Principal(Scope(row["account_id"], row["is_test"]), row["kind"], row["id"])
     if cache is not None:
         cache.put(key_hash, principal)
     return principal
 
 
-async def list_keys(
-    conn: AsyncConnection, account_name: str | None = None
-) -> list[dict[str, object]]:
-    stmt = (
-        select(
-            ApiKey.id,
-            Account.name,
-            ApiKey.key_prefix,
-            ApiKey.kind,
-            ApiKey.is_test,
-            ApiKey.created_at,
-            ApiKey.revoked_at,
-        )
-        .join(Account, Account.id == ApiKey.account_id)
-        .order_by(ApiKey.created_at)
+async def list_keys(conn: db.Connection, account_name: str | None = None) -> list[dict[str, Any]]:
+    """Every key (never the key itself) with its account's name, oldest first."""
+    return await db.fetch_all(
+        conn,
+        "SELECT k.id, a.name, k.key_prefix, k.kind, k.is_test, k.created_at, k.revoked_at "
+        "FROM api_keys k JOIN accounts a ON a.id = k.account_id "
+        "WHERE %(name)s::text IS NULL OR a.name = %(name)s ORDER BY k.created_at, k.id",
+        {"name": account_name},
+        scope=Unscoped("operator listing across accounts"),
     )
-    if account_name:
-        stmt = stmt.where(Account.name == account_name)
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
 
 
-async def revoke_key(conn: AsyncConnection, key_id: str) -> bool:
-    result = await conn.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=func.now())
+async def revoke_key(conn: db.Connection, key_id: str) -> bool:
+    revoked = await db.execute(
+        conn,
+        "UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
+        (key_id,),
+        scope=Unscoped("operator revocation by key id"),
     )
-    return result.rowcount == 1
+    return revoked == 1

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection as PgConnection
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from collection_cases import ids
+from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
-from collection_cases.cases.service import _PARTNER_KEYS, COLUMNS, render
+from collection_cases.cases.service import COLUMNS, PARTNER_KEYS, render
 from collection_cases.cases.verification import missing_details, verify
-from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import InvalidRequestError, StateInvalid, not_found
 from collection_cases.events import service as events
 from collection_cases.partners import pricing
+from collection_cases.partners.service import PARTNER_COLUMNS
 
 OPEN = frozenset({"pending_verification", "needs_details", "active", "paused"})
 CREDITOR_CLOSE_CODES = ("withdrawn",)
@@ -53,20 +51,20 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "message": OPEN,
 }
 
-_LOCK = f"""
-    SELECT {COLUMNS}, debtor_type, debtor_country, success_fee_pct, collection_partner_id
-    FROM collection_cases WHERE id = %(id)s AND {SCOPE} FOR UPDATE
-"""
+_LOCK = (
+    f"SELECT {COLUMNS}, debtor_type, debtor_country, success_fee_pct, collection_partner_id "
+    "FROM collection_cases WHERE id = %(id)s AND {scope} FOR UPDATE"
+)
 
 
 async def lock_case(
-    conn: PgConnection, principal: Principal, case_id: str, action: str
+    conn: db.Connection, principal: Principal, case_id: str, action: str
 ) -> dict[str, Any]:
     """The case row, locked for this transaction, if `action` may start from its status."""
     uid = ids.decode("dc", case_id)
     row = None
     if uid is not None:
-        row = await fetch_one(conn, _LOCK, {"id": uid, **principal.scope})
+        row = await db.fetch_one(conn, _LOCK, {"id": uid}, scope=principal.scope)
     if row is None:
         raise not_found("collection_case", case_id)
     if row["status"] not in TRANSITIONS[action]:
@@ -79,21 +77,20 @@ async def lock_case(
 
 
 async def save(
-    conn: PgConnection, principal: Principal, row: dict[str, Any], changes: dict[str, Any]
+    conn: db.Connection, principal: Principal, row: dict[str, Any], changes: dict[str, Any]
 ) -> dict[str, Any]:
     """Apply `changes` (column -> value) to the locked case; the updated row."""
     sets = ", ".join(f"{column} = %({column})s" for column in changes)
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
+    updated = await db.fetch_one(
+        conn,
         f"UPDATE collection_cases SET {sets}, updated_at = now() "
-        f"WHERE id = %(id)s AND {SCOPE} RETURNING {COLUMNS}",
+        f"WHERE id = %(id)s AND {{scope}} RETURNING {COLUMNS}",
         {
             **{k: Jsonb(v) if isinstance(v, dict | list) else v for k, v in changes.items()},
             "id": row["id"],
-            **principal.scope,
         },
+        scope=principal.scope,
     )
-    updated = await cur.fetchone()
     assert updated is not None
     return updated
 
@@ -103,7 +100,7 @@ def _previous(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _emit(
-    conn: PgConnection,
+    conn: db.Connection,
     principal: Principal,
     before: dict[str, Any],
     after_row: dict[str, Any],
@@ -144,13 +141,13 @@ def _partner_changes(partner: dict[str, Any], due_date: Any) -> dict[str, Any]:
         "status": "active",
         "requirements": [],
         "collection_partner_id": partner["id"],
-        "collection_partner": {k: partner[k] for k in _PARTNER_KEYS},
+        "collection_partner": {k: partner[k] for k in PARTNER_KEYS},
         "success_fee_pct": fee,
     }
 
 
 async def verify_case(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
@@ -190,14 +187,14 @@ async def verify_case(
     return await _emit(conn, principal, row, updated, request_id)
 
 
-async def _current(conn: PgConnection, principal: Principal, case_id: str) -> dict[str, Any]:
+async def _current(conn: db.Connection, principal: Principal, case_id: str) -> dict[str, Any]:
     from collection_cases.cases.service import get_case
 
     return await get_case(conn, principal=principal, case_id=case_id)
 
 
 async def update_case(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
@@ -244,7 +241,7 @@ async def update_case(
 
 
 async def pause(
-    conn: PgConnection, *, principal: Principal, case_id: str, request_id: str | None = None
+    conn: db.Connection, *, principal: Principal, case_id: str, request_id: str | None = None
 ) -> dict[str, Any]:
     row = await lock_case(conn, principal, case_id, "pause")
     updated = await save(conn, principal, row, {"status": "paused"})
@@ -252,7 +249,7 @@ async def pause(
 
 
 async def resume(
-    conn: PgConnection, *, principal: Principal, case_id: str, request_id: str | None = None
+    conn: db.Connection, *, principal: Principal, case_id: str, request_id: str | None = None
 ) -> dict[str, Any]:
     row = await lock_case(conn, principal, case_id, "resume")
     updated = await save(conn, principal, row, {"status": "active"})
@@ -260,7 +257,7 @@ async def resume(
 
 
 async def close(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
@@ -273,7 +270,7 @@ async def close(
 
 
 async def request_details(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
@@ -288,7 +285,7 @@ async def request_details(
 
 
 async def assign_partner(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
@@ -297,11 +294,8 @@ async def assign_partner(
 ) -> dict[str, Any]:
     """An operator's choice of partner for a case verification could not place."""
     row = await lock_case(conn, principal, case_id, "assign_partner")
-    partner = await fetch_one(
-        conn,
-        "SELECT id, name, email, phone, site, base_success_fee_pct FROM collection_partners "
-        "WHERE id = %s",
-        (partner_id,),
+    partner = await db.fetch_one(
+        conn, f"SELECT {PARTNER_COLUMNS} FROM collection_partners WHERE id = %s", (partner_id,)
     )
     if partner is None:
         raise not_found("collection_partner", partner_id, param="partner")

@@ -11,7 +11,6 @@ from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
 from collection_cases.body import (
     json_request,
     json_response,
-    list_envelope,
     parse_json,
     parse_optional_json,
 )
@@ -74,7 +73,7 @@ async def list_collection_cases(
             raise ValidationFailed(
                 f"Invalid debtor_country: {exc}.", param="debtor_country"
             ) from None
-    rows, has_more = await cases.list_cases(
+    page_ = await cases.list_cases(
         access.conn,
         principal=access.principal,
         params=page,
@@ -82,9 +81,7 @@ async def list_collection_cases(
         debtor_country=debtor_country,
         debtor_type=debtor_type,
     )
-    return json_response(
-        list_envelope([cases.render(r) for r in rows], has_more=has_more, url=router.prefix)
-    )
+    return json_response(page_.envelope(cases.render, url=router.prefix))
 
 
 @router.get(

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection as PgConnection
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from collection_cases import ids
+from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases.schemas import CollectionCaseCreate, unix_date
 from collection_cases.cases.verification import verify
-from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import not_found
 from collection_cases.events import service as events
-from collection_cases.pagination import ListParams, created_conditions, cursor_bounds, fetch_page
+from collection_cases.pagination import Listing, ListParams, Page, paginate
 from collection_cases.partners import pricing
 
 REFERENCE_ATTEMPTS = 10
@@ -39,12 +36,17 @@ _INSERT = f"""
     ON CONFLICT (reference) DO NOTHING
     RETURNING {COLUMNS}
 """
-_BY_ID = f"{SELECT} WHERE id = %(id)s AND {SCOPE}"
-_BY_REFERENCE = f"{SELECT} WHERE reference = %(reference)s AND {SCOPE}"
-_CURSOR = f"SELECT created_at, id FROM collection_cases WHERE id = %(id)s AND {SCOPE}"
+_BY_ID = SELECT + " WHERE id = %(id)s AND {scope}"
+_BY_REFERENCE = SELECT + " WHERE reference = %(reference)s AND {scope}"
+LISTING = Listing(
+    source="collection_cases",
+    columns=COLUMNS,
+    kind="collection_case",
+    parse=lambda value: ids.decode("dc", value),
+)
 _DEBTOR_KEYS = ("type", "name", "contact_person", "email", "phone", "address", "country")
 _ADDRESS_KEYS = ("line1", "line2", "city", "state", "postal_code", "country")
-_PARTNER_KEYS = ("id", "name", "email", "phone", "site")
+PARTNER_KEYS = ("id", "name", "email", "phone", "site")
 
 
 def _ordered(doc: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -66,7 +68,7 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
         "remainder": m["remainder"],
         "currency": m["currency"],
         "debtor": debtor,
-        "collection_partner": _ordered(partner, _PARTNER_KEYS) if partner else None,
+        "collection_partner": _ordered(partner, PARTNER_KEYS) if partner else None,
         "requirements": m["requirements"],
         "creditor_reference": m["creditor_reference"],
         "due_date": unix_date(m["due_date"]),
@@ -98,7 +100,7 @@ def debtor_document(params: CollectionCaseCreate) -> dict[str, Any]:
 
 
 async def create_case(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     params: CollectionCaseCreate,
@@ -109,7 +111,6 @@ async def create_case(
     verification = await verify(conn, debtor=debtor, amount=params.amount_to_recover)
     partner = verification.partner
     values = {
-        **principal.scope,
         "status": verification.status,
         "amount": params.amount_to_recover,
         "currency": params.currency,
@@ -117,7 +118,7 @@ async def create_case(
         "debtor_type": debtor["type"],
         "debtor_country": debtor["country"],
         "partner_id": partner["id"] if partner else None,
-        "partner": Jsonb({k: partner[k] for k in _PARTNER_KEYS}) if partner else None,
+        "partner": Jsonb({k: partner[k] for k in PARTNER_KEYS}) if partner else None,
         "requirements": Jsonb(verification.requirements),
         "creditor_reference": params.creditor_reference,
         "due_date": params.due_date,
@@ -128,14 +129,15 @@ async def create_case(
             else None
         ),
     }
-    cur = conn.cursor(row_factory=dict_row)
     row = None
     for _ in range(REFERENCE_ATTEMPTS):
         # A taken reference makes the insert a no-op (no error, no aborted transaction): retry.
-        await cur.execute(
-            _INSERT, {**values, "id": ids.new_uuid7(), "reference": ids.new_reference()}
+        row = await db.fetch_one(
+            conn,
+            _INSERT,
+            {**values, "id": ids.new_uuid7(), "reference": ids.new_reference()},
+            scope=principal.scope,
         )
-        row = await cur.fetchone()
         if row is not None:
             break
     if row is None:
@@ -149,74 +151,37 @@ async def create_case(
     return case
 
 
-async def get_case(conn: PgConnection, *, principal: Principal, case_id: str) -> dict[str, Any]:
+async def get_case(conn: db.Connection, *, principal: Principal, case_id: str) -> dict[str, Any]:
     uid = ids.decode("dc", case_id)
-    row = uid and await fetch_one(conn, _BY_ID, {"id": uid, **principal.scope})
+    row = uid and await db.fetch_one(conn, _BY_ID, {"id": uid}, scope=principal.scope)
     if not row:
         raise not_found("collection_case", case_id)
     return render(row)
 
 
 async def get_case_by_reference(
-    conn: PgConnection, *, principal: Principal, reference: str
+    conn: db.Connection, *, principal: Principal, reference: str
 ) -> dict[str, Any]:
     row = None
     if ids.REFERENCE_RE.fullmatch(reference):
-        args = {"reference": reference.upper(), **principal.scope}
-        row = await fetch_one(conn, _BY_REFERENCE, args)
+        row = await db.fetch_one(
+            conn, _BY_REFERENCE, {"reference": reference.upper()}, scope=principal.scope
+        )
     if not row:
         raise not_found("collection_case", reference, param="reference")
     return render(row)
 
 
-def list_filters(
-    principal: Principal,
-    params: ListParams,
-    status: str | None = None,
-    debtor_country: str | None = None,
-    debtor_type: str | None = None,
-) -> tuple[list[str], dict[str, Any]]:
-    """WHERE conditions and arguments of a case list (before any cursor)."""
-    where, args = [SCOPE], dict(principal.scope)
-    # Each filter matches an index that starts (account_id, is_test, <filter>, created_at, id).
-    if status is not None:
-        where.append("status = %(status)s")
-        args["status"] = status
-    if debtor_country is not None:
-        where.append("debtor_country = %(debtor_country)s")
-        args["debtor_country"] = debtor_country
-    if debtor_type is not None:
-        where.append("debtor_type = %(debtor_type)s")
-        args["debtor_type"] = debtor_type
-    created_conditions(params, where, args)
-    return where, args
-
-
 async def list_cases(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     params: ListParams,
     status: str | None = None,
     debtor_country: str | None = None,
     debtor_type: str | None = None,
-) -> tuple[list[dict[str, Any]], bool]:
-    where, args = list_filters(principal, params, status, debtor_country, debtor_type)
-    after, before = await cursor_bounds(
-        conn,
-        params,
-        table="collection_cases",
-        kind="collection_case",
-        parse=lambda value: ids.decode("dc", value),
-        where=[SCOPE],
-        args=dict(principal.scope),
-    )
-    return await fetch_page(
-        conn,
-        select=SELECT,
-        where=where,
-        args=args,
-        limit=params.limit,
-        after=after,
-        before=before,
-    )
+) -> Page:
+    # Each filter matches an index that starts (account_id, is_test, <filter>, created_at, id).
+    filters = {"status": status, "debtor_country": debtor_country, "debtor_type": debtor_type}
+    where = [f"{column} = %({column})s" for column, value in filters.items() if value is not None]
+    return await paginate(conn, LISTING, params, scope=principal.scope, where=where, args=filters)

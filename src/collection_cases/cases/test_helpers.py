@@ -16,7 +16,7 @@ from collection_cases.accounts.dependencies import TestHelperAccess
 from collection_cases.body import json_request, parse_json, parse_optional_json
 from collection_cases.cases import lifecycle
 from collection_cases.cases.schemas import CollectionCase, NoParams
-from collection_cases.cases.verification import REQUIRES_CONTACT, REQUIRES_CONTACT_PERSON
+from collection_cases.cases.verification import REQUIRES_CONTACT_PERSON
 from collection_cases.chat import service as chat
 from collection_cases.chat.schemas import ChatMessage, PartnerMessageParams
 from collection_cases.openapi_docs import error_responses
@@ -29,7 +29,7 @@ Requirement = Literal["debtor.email_or_phone", "debtor.contact_person"]
 
 
 class RequestDetailsParams(StrictModel):
-    requirements: list[Requirement] = Field(default=[REQUIRES_CONTACT], min_length=1)
+    requirements: list[Requirement] = Field(default=["debtor.email_or_phone"], min_length=1)
 
 
 class RecordPaymentParams(StrictModel):

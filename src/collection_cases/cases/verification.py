@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg import AsyncConnection as PgConnection
-from psycopg.rows import dict_row
+from collection_cases import db
+from collection_cases.partners.service import PARTNER_COLUMNS
 
 REQUIRES_CONTACT = "debtor.email_or_phone"
 REQUIRES_CONTACT_PERSON = "debtor.contact_person"
@@ -31,8 +31,8 @@ def missing_details(debtor: dict[str, Any]) -> list[str]:
     return missing
 
 
-_PARTNER_SQL = """
-    SELECT id, name, email, phone, site, base_success_fee_pct
+_PARTNER_SQL = f"""
+    SELECT {PARTNER_COLUMNS}
     FROM collection_partners
     WHERE %(country)s = ANY(countries) AND %(debtor_type)s = ANY(debtor_types)
       AND min_amount <= %(amount)s AND max_amount >= %(amount)s
@@ -42,17 +42,15 @@ _PARTNER_SQL = """
 
 
 async def find_partner(
-    conn: PgConnection, *, country: str, debtor_type: str, amount: int
+    conn: db.Connection, *, country: str, debtor_type: str, amount: int
 ) -> dict[str, Any] | None:
     """The best partner (highest success rate) covering this country, debtor type and amount."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        _PARTNER_SQL, {"country": country, "debtor_type": debtor_type, "amount": amount}
+    return await db.fetch_one(
+        conn, _PARTNER_SQL, {"country": country, "debtor_type": debtor_type, "amount": amount}
     )
-    return await cur.fetchone()
 
 
-async def verify(conn: PgConnection, *, debtor: dict[str, Any], amount: int) -> Verification:
+async def verify(conn: db.Connection, *, debtor: dict[str, Any], amount: int) -> Verification:
     """Missing contact details -> needs_details; no partner -> pending_verification; else active."""
     requirements = missing_details(debtor)
     if requirements:

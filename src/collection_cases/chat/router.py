@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
-from collection_cases.body import json_request, json_response, list_envelope, parse_json
+from collection_cases.body import json_request, json_response, parse_json
 from collection_cases.chat import service as chat
-from collection_cases.chat.schemas import ChatMessage, ChatMessageCreate, ChatMessageList
+from collection_cases.chat.schemas import ChatMessage, ChatMessageCreate
 from collection_cases.openapi_docs import error_responses
-from collection_cases.pagination import ListParams, list_params
+from collection_cases.pagination import ListObject, ListParams, list_params
 
 router = APIRouter(prefix="/v1/collection_cases", tags=["Chat"])
 
@@ -43,7 +43,7 @@ async def send_chat_message(
 
 @router.get(
     "/{case_id}/chat",
-    response_model=ChatMessageList,
+    response_model=ListObject[ChatMessage],
     summary="List the case's messages (marks the partner's as read)",
     responses=error_responses(400, 403, 404, 422),
 )
@@ -52,7 +52,7 @@ async def list_chat_messages(
     access: ReadAccess,
     page: Annotated[ListParams, Depends(list_params)],
 ) -> Response:
-    data, has_more = await chat.list_messages(
+    found = await chat.list_messages(
         access.conn,
         principal=access.principal,
         case_id=case_id,
@@ -61,4 +61,4 @@ async def list_chat_messages(
         mark_read=access.principal.can_write,
     )
     url = f"{router.prefix}/{case_id}/chat"
-    return json_response(list_envelope(data, has_more=has_more, url=url))
+    return json_response(found.envelope(chat.render, url=url))

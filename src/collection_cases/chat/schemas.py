@@ -33,10 +33,3 @@ class ChatMessage(BaseModel):
     attachments: list[str]
     read: bool
     created: int
-
-
-class ChatMessageList(BaseModel):
-    object: Literal["list"]
-    data: list[ChatMessage]
-    has_more: bool
-    url: str

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection as PgConnection
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from collection_cases import ids
+from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases import lifecycle
-from collection_cases.db import SCOPE
 from collection_cases.errors import InvalidRequestError, not_found, printable
 from collection_cases.events import service as events
-from collection_cases.pagination import ListParams, cursor_bounds, fetch_page, id_parser
+from collection_cases.pagination import Listing, ListParams, Page, id_parser, paginate
 
 COLUMNS = "id, case_id, sender, message, attachments, read, created_at"
-SELECT = f"SELECT {COLUMNS} FROM chat_messages"
+LISTING = Listing(
+    source="chat_messages", columns=COLUMNS, kind="chat_message", parse=id_parser("msg")
+)
 
 
 def render(m: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +33,7 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
 
 
 async def send_message(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
@@ -52,12 +51,14 @@ async def send_message(
                 code="resource_not_found",
                 param="attachments",
             )
-        cur = await conn.execute(
-            f"SELECT id FROM case_files WHERE id = ANY(%(ids)s) AND case_id = %(case_id)s "
-            f"AND {SCOPE}",
-            {"ids": attachments, "case_id": row["id"], **principal.scope},
+        rows = await db.fetch_all(
+            conn,
+            "SELECT id FROM case_files WHERE id = ANY(%(ids)s) AND case_id = %(case_id)s "
+            "AND {scope}",
+            {"ids": attachments, "case_id": row["id"]},
+            scope=principal.scope,
         )
-        found = {r[0] for r in await cur.fetchall()}
+        found = {r["id"] for r in rows}
         missing = [a for a in attachments if a not in found]
         if missing:
             raise InvalidRequestError(
@@ -65,72 +66,65 @@ async def send_message(
                 code="resource_not_found",
                 param="attachments",
             )
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
+    inserted = await db.fetch_one(
+        conn,
         f"INSERT INTO chat_messages (id, account_id, is_test, case_id, sender, message, "
         f"attachments) VALUES (%(id)s, %(account_id)s, %(is_test)s, %(case_id)s, %(sender)s, "
         f"%(message)s, %(attachments)s) RETURNING {COLUMNS}",
         {
             "id": ids.random_id("msg"),
-            **principal.scope,
             "case_id": row["id"],
             "sender": sender,
             "message": message,
             "attachments": Jsonb(list(dict.fromkeys(attachments))),
         },
+        scope=principal.scope,
     )
-    msg = render(await cur.fetchone())  # type: ignore[arg-type]
+    assert inserted is not None
+    msg = render(inserted)
     if sender == "partner":
         await events.record(conn, principal, "case_chat.created", msg, request_id=request_id)
     return msg
 
 
 async def list_messages(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
     params: ListParams,
     mark_read: bool,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> Page:
     """The case's messages, newest first; the creditor reading them marks the partner's read."""
     uid = ids.decode("dc", case_id)
     found = None
     if uid is not None:
-        cur = await conn.execute(
-            f"SELECT id FROM collection_cases WHERE id = %(id)s AND {SCOPE}",
-            {"id": uid, **principal.scope},
+        found = await db.fetch_value(
+            conn,
+            "SELECT id FROM collection_cases WHERE id = %(id)s AND {scope}",
+            {"id": uid},
+            scope=principal.scope,
         )
-        found = await cur.fetchone()
     if found is None:
         raise not_found("collection_case", case_id)
-    where, args = [SCOPE, "case_id = %(case_id)s"], {**principal.scope, "case_id": uid}
-    after, before = await cursor_bounds(
+    page = await paginate(
         conn,
+        LISTING,
         params,
-        table="chat_messages",
-        kind="chat_message",
-        parse=id_parser("msg"),
-        where=where,
-        args=args,
-    )
-    rows, has_more = await fetch_page(
-        conn,
-        select=SELECT,
-        where=where,
-        args=args,
-        limit=params.limit,
-        after=after,
-        before=before,
+        scope=principal.scope,
+        where=["case_id = %(case_id)s"],
+        args={"case_id": uid},
     )
     if mark_read:
-        unread = [r["id"] for r in rows if r["sender"] == "partner" and not r["read"]]
+        unread = [r["id"] for r in page.rows if r["sender"] == "partner" and not r["read"]]
         if unread:
-            await conn.execute(
-                f"UPDATE chat_messages SET read = true WHERE id = ANY(%(ids)s) AND {SCOPE}",
-                {"ids": unread, **principal.scope},
+            await db.execute(
+                conn,
+                "UPDATE chat_messages SET read = true WHERE id = ANY(%(ids)s) AND {scope}",
+                {"ids": unread},
+                scope=principal.scope,
             )
-            for r in rows:
+            for r in page.rows:
                 if r["id"] in unread:
                     r["read"] = True
-    return [render(r) for r in rows], has_more
+    return page

@@ -23,16 +23,18 @@ from typing import Any
 
 import httpx
 import orjson
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from collection_cases import db
 from collection_cases.events.service import render as render_event
 
 log = logging.getLogger("collection_cases.webhooks")
 SIGNATURE_HEADER = "X-CasaPay-Signature"
 GIVE_UP_AFTER = 3 * 24 * 3600  # seconds since the event: then the delivery is failed
 LOG_KEEP = 20
+# The worker serves every account: it claims what is due wherever it is, and writes back
+# to the very rows it claimed.
+WORKER = db.Unscoped("the delivery worker serves every account")
 
 _CLAIM = """
     WITH due AS (
@@ -85,14 +87,14 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
 def backoff(attempt: int) -> float:
     """Seconds before the next attempt: 10 s doubling to 6 h, with +-20 % jitter; about
     eighteen attempts spread over three days."""
-    base = min(10 * 2 ** (attempt - 1), 6 * 3600)
+    base = min(10.0 * 2.0 ** (attempt - 1), 6.0 * 3600)
     return base * random.uniform(0.8, 1.2)
 
 
 class DeliveryWorker:
     def __init__(
         self,
-        engine: AsyncEngine,
+        pool: db.Pool,
         *,
         batch: int = 20,
         lease: float = 60.0,
@@ -102,7 +104,7 @@ class DeliveryWorker:
         retry_delay: Callable[[int], float] = backoff,
     ) -> None:
         self.retry_delay = retry_delay
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.pool = pool
         self.batch, self.lease, self.timeout, self.poll = batch, lease, timeout, poll
         self.max_age = max_age
         self.http = httpx.AsyncClient(
@@ -115,11 +117,10 @@ class DeliveryWorker:
         await self.http.aclose()
 
     async def claim(self) -> list[dict[str, Any]]:
-        async with self.engine.connect() as sa_conn:
-            conn = (await sa_conn.get_raw_connection()).driver_connection
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(_CLAIM, {"batch": self.batch, "lease": self.lease})
-            return await cur.fetchall()
+        async with self.pool.connection() as conn:
+            return await db.fetch_all(
+                conn, _CLAIM, {"batch": self.batch, "lease": self.lease}, scope=WORKER
+            )
 
     async def _send(self, job: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         started = time.monotonic()
@@ -152,12 +153,12 @@ class DeliveryWorker:
             "entry": Jsonb([entry]),
             "keep": LOG_KEEP,
         }
-        async with self.engine.connect() as sa_conn:
-            conn = (await sa_conn.get_raw_connection()).driver_connection
+        async with self.pool.connection() as conn:
             if ok:
-                await conn.execute(_DELIVERED, args)
+                await db.execute(conn, _DELIVERED, args, scope=WORKER)
             else:
-                await conn.execute(
+                await db.execute(
+                    conn,
                     _RETRY,
                     {
                         **args,
@@ -165,6 +166,7 @@ class DeliveryWorker:
                         "max_age": self.max_age,
                         "give_up": entry.get("error") == "endpoint disabled",
                     },
+                    scope=WORKER,
                 )
 
     async def run_once(self) -> int:
@@ -189,8 +191,7 @@ class DeliveryWorker:
         from collection_cases import ratelimit
         from collection_cases.idempotency.service import purge
 
-        async with self.engine.connect() as sa_conn:
-            conn = (await sa_conn.get_raw_connection()).driver_connection
+        async with self.pool.connection() as conn:
             await purge(conn)
             await ratelimit.purge(conn)
 

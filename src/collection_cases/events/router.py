@@ -9,13 +9,13 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
-from collection_cases.body import json_request, json_response, list_envelope, parse_json
+from collection_cases.body import json_request, json_response, parse_json
 from collection_cases.errors import ValidationFailed
 from collection_cases.events import service as events
 from collection_cases.events import webhooks
 from collection_cases.events.types import expand
 from collection_cases.openapi_docs import error_responses
-from collection_cases.pagination import ListParams, list_params
+from collection_cases.pagination import ListObject, ListParams, list_params
 
 router = APIRouter(tags=["Events and webhooks"])
 
@@ -40,13 +40,6 @@ class Event(BaseModel):
     request: EventRequest
 
 
-class EventList(BaseModel):
-    object: Literal["list"]
-    data: list[Event]
-    has_more: bool
-    url: str
-
-
 class WebhookEndpoint(BaseModel):
     id: str
     object: Literal["webhook_endpoint"]
@@ -58,13 +51,6 @@ class WebhookEndpoint(BaseModel):
     metadata: dict[str, str]
     created: int
     secret: str | None = None
-
-
-class WebhookEndpointList(BaseModel):
-    object: Literal["list"]
-    data: list[WebhookEndpoint]
-    has_more: bool
-    url: str
 
 
 class DeletedWebhookEndpoint(BaseModel):
@@ -86,16 +72,9 @@ class WebhookDelivery(BaseModel):
     created: int
 
 
-class WebhookDeliveryList(BaseModel):
-    object: Literal["list"]
-    data: list[WebhookDelivery]
-    has_more: bool
-    url: str
-
-
 @router.get(
     "/v1/events",
-    response_model=EventList,
+    response_model=ListObject[Event],
     summary="List events",
     responses=error_responses(400, 403, 422),
 )
@@ -111,10 +90,10 @@ async def list_events(
         types = expand(type)
         if types is None:
             raise ValidationFailed(f"Unknown event type: '{type[:100]}'.", param="type")
-    data, has_more = await events.list_events(
+    found = await events.list_events(
         access.conn, principal=access.principal, params=page, types=types
     )
-    return json_response(list_envelope(data, has_more=has_more, url="/v1/events"))
+    return json_response(found.envelope(events.render, url="/v1/events"))
 
 
 @router.get(
@@ -147,17 +126,15 @@ async def create_webhook_endpoint(request: Request, access: WriteAccess) -> Resp
 
 @router.get(
     "/v1/webhook_endpoints",
-    response_model=WebhookEndpointList,
+    response_model=ListObject[WebhookEndpoint],
     summary="List webhook endpoints",
     responses=error_responses(400, 403, 422),
 )
 async def list_webhook_endpoints(
     access: ReadAccess, page: Annotated[ListParams, Depends(list_params)]
 ) -> Response:
-    data, has_more = await webhooks.list_endpoints(
-        access.conn, principal=access.principal, params=page
-    )
-    return json_response(list_envelope(data, has_more=has_more, url="/v1/webhook_endpoints"))
+    found = await webhooks.list_endpoints(access.conn, principal=access.principal, params=page)
+    return json_response(found.envelope(webhooks.render, url="/v1/webhook_endpoints"))
 
 
 @router.get(
@@ -209,7 +186,7 @@ async def delete_webhook_endpoint(
 
 @router.get(
     "/v1/webhook_endpoints/{endpoint_id}/deliveries",
-    response_model=WebhookDeliveryList,
+    response_model=ListObject[WebhookDelivery],
     summary="An endpoint's deliveries and their attempts",
     responses=error_responses(400, 403, 404, 422),
 )
@@ -218,8 +195,8 @@ async def list_webhook_deliveries(
     access: ReadAccess,
     page: Annotated[ListParams, Depends(list_params)],
 ) -> Response:
-    data, has_more = await webhooks.list_deliveries(
+    found = await webhooks.list_deliveries(
         access.conn, principal=access.principal, endpoint_id=endpoint_id, params=page
     )
     url = f"/v1/webhook_endpoints/{endpoint_id}/deliveries"
-    return json_response(list_envelope(data, has_more=has_more, url=url))
+    return json_response(found.envelope(webhooks.render_delivery, url=url))

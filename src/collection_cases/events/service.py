@@ -5,22 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection as PgConnection
 from psycopg.types.json import Jsonb
 
-from collection_cases import ids
+from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
-from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import not_found
 from collection_cases.idempotency.service import current_key
 from collection_cases.ids import encode, new_uuid7
-from collection_cases.pagination import (
-    ListParams,
-    created_conditions,
-    cursor_bounds,
-    fetch_page,
-    id_parser,
-)
+from collection_cases.pagination import Listing, ListParams, Page, id_parser, paginate
 
 _INSERT_SQL = (
     "INSERT INTO events (id, account_id, is_test, type, data, request_id, idempotency_key) "
@@ -29,19 +21,20 @@ _INSERT_SQL = (
 )
 # One delivery per enabled endpoint of the same account and mode that wants this type.
 # clock_timestamp(), not now(): events of one transaction keep their order per endpoint.
-_DELIVERIES_SQL = f"""
+_DELIVERIES_SQL = """
     INSERT INTO webhook_deliveries (id, account_id, is_test, event_id, endpoint_id, created_at)
     SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), account_id, is_test,
            %(id)s, id, clock_timestamp()
     FROM webhook_endpoints
-    WHERE {SCOPE} AND status = 'enabled'
+    WHERE {scope} AND status = 'enabled'
       AND (enabled_events ? '*' OR enabled_events ? %(type)s OR enabled_events ? %(family)s)
 """
 COLUMNS = "id, type, is_test, data, request_id, idempotency_key, created_at"
+LISTING = Listing(source="events", columns=COLUMNS, kind="event", parse=id_parser("evt"))
 
 
 async def record(
-    conn: PgConnection,
+    conn: db.Connection,
     principal: Principal,
     type_: str,
     obj: dict[str, Any],
@@ -55,14 +48,18 @@ async def record(
         idempotency_key = current_key.get()
     args = {
         "id": event_id,
-        **principal.scope,
         "type": type_,
         "data": Jsonb({"object": obj, "previous_attributes": previous_attributes}),
         "request_id": request_id,
         "idempotency_key": idempotency_key,
     }
-    await conn.execute(_INSERT_SQL, args)
-    await conn.execute(_DELIVERIES_SQL, {**args, "family": type_.split(".", 1)[0] + ".*"})
+    await db.execute(conn, _INSERT_SQL, args, scope=principal.scope)
+    await db.execute(
+        conn,
+        _DELIVERIES_SQL,
+        {**args, "family": type_.split(".", 1)[0] + ".*"},
+        scope=principal.scope,
+    )
     return event_id
 
 
@@ -78,13 +75,14 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def get_event(conn: PgConnection, *, principal: Principal, event_id: str) -> dict[str, Any]:
+async def get_event(conn: db.Connection, *, principal: Principal, event_id: str) -> dict[str, Any]:
     row = None
     if ids.looks_like("evt", event_id):
-        row = await fetch_one(
+        row = await db.fetch_one(
             conn,
-            f"SELECT {COLUMNS} FROM events WHERE id = %(id)s AND {SCOPE}",
-            {"id": event_id, **principal.scope},
+            f"SELECT {COLUMNS} FROM events WHERE id = %(id)s AND {{scope}}",
+            {"id": event_id},
+            scope=principal.scope,
         )
     if row is None:
         raise not_found("event", event_id)
@@ -92,29 +90,9 @@ async def get_event(conn: PgConnection, *, principal: Principal, event_id: str) 
 
 
 async def list_events(
-    conn: PgConnection, *, principal: Principal, params: ListParams, types: list[str] | None
-) -> tuple[list[dict[str, Any]], bool]:
-    where, args = [SCOPE], dict(principal.scope)
-    if types is not None:
-        where.append("type = ANY(%(types)s)")
-        args["types"] = types
-    after, before = await cursor_bounds(
-        conn,
-        params,
-        table="events",
-        kind="event",
-        parse=id_parser("evt"),
-        where=[SCOPE],
-        args=dict(principal.scope),
+    conn: db.Connection, *, principal: Principal, params: ListParams, types: list[str] | None
+) -> Page:
+    where = [] if types is None else ["type = ANY(%(types)s)"]
+    return await paginate(
+        conn, LISTING, params, scope=principal.scope, where=where, args={"types": types}
     )
-    created_conditions(params, where, args)
-    rows, has_more = await fetch_page(
-        conn,
-        select=f"SELECT {COLUMNS} FROM events",
-        where=where,
-        args=args,
-        limit=params.limit,
-        after=after,
-        before=before,
-    )
-    return [render(r) for r in rows], has_more

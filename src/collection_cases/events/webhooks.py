@@ -7,22 +7,22 @@ import secrets
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from psycopg import AsyncConnection as PgConnection
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import Field, StrictStr, field_validator
 
-from collection_cases import ids
+from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
-from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import ValidationFailed, not_found, printable
 from collection_cases.events.types import expand
-from collection_cases.pagination import ListParams, cursor_bounds, fetch_page, id_parser
+from collection_cases.pagination import Listing, ListParams, Page, id_parser, paginate
 from collection_cases.validation import Metadata, StrictModel, Text500, check_metadata
 
 API_VERSION = "2024-11-01"
 COLUMNS = "id, url, enabled_events, status, api_version, description, metadata, created_at"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+LISTING = Listing(
+    source="webhook_endpoints", columns=COLUMNS, kind="webhook_endpoint", parse=id_parser("we")
+)
 
 
 def _events(value: list[str]) -> list[str]:
@@ -68,7 +68,7 @@ def check_url(url: str, *, is_test: bool) -> str:
         host = parts.hostname or ""
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        host, parts = "", None  # type: ignore[assignment]
+        host, parts = "", None
     if parts is None or parts.scheme not in ("https", "http") or not host or parts.username:
         raise ValidationFailed("url must be an absolute https:// URL.", param="url")
     if parts.scheme == "http" and not (is_test and host in LOCAL_HOSTS):
@@ -106,18 +106,17 @@ def render(m: dict[str, Any], *, secret: str | None = None) -> dict[str, Any]:
 
 
 async def create_endpoint(
-    conn: PgConnection, *, principal: Principal, params: WebhookEndpointCreate
+    conn: db.Connection, *, principal: Principal, params: WebhookEndpointCreate
 ) -> dict[str, Any]:
     secret = "whsec_" + secrets.token_urlsafe(32)
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
+    row = await db.fetch_one(
+        conn,
         f"INSERT INTO webhook_endpoints (id, account_id, is_test, url, enabled_events, secret, "
         f"api_version, description, metadata) VALUES (%(id)s, %(account_id)s, %(is_test)s, "
         f"%(url)s, %(events)s, %(secret)s, %(api_version)s, %(description)s, %(metadata)s) "
         f"RETURNING {COLUMNS}",
         {
             "id": ids.random_id("we"),
-            **principal.scope,
             "url": check_url(params.url, is_test=principal.is_test),
             "events": Jsonb(params.enabled_events),
             "secret": secret,
@@ -125,20 +124,23 @@ async def create_endpoint(
             "description": params.description,
             "metadata": Jsonb(params.metadata or {}),
         },
+        scope=principal.scope,
     )
-    return render(await cur.fetchone(), secret=secret)  # type: ignore[arg-type]
+    assert row is not None
+    return render(row, secret=secret)
 
 
 async def _row(
-    conn: PgConnection, principal: Principal, endpoint_id: str, *, lock: bool = False
+    conn: db.Connection, principal: Principal, endpoint_id: str, *, lock: bool = False
 ) -> dict[str, Any]:
     row = None
     if ids.looks_like("we", endpoint_id):
-        row = await fetch_one(
+        row = await db.fetch_one(
             conn,
-            f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = %(id)s AND {SCOPE}"
+            f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = %(id)s AND {{scope}}"
             + (" FOR UPDATE" if lock else ""),
-            {"id": endpoint_id, **principal.scope},
+            {"id": endpoint_id},
+            scope=principal.scope,
         )
     if row is None:
         raise not_found("webhook_endpoint", endpoint_id)
@@ -146,13 +148,13 @@ async def _row(
 
 
 async def get_endpoint(
-    conn: PgConnection, *, principal: Principal, endpoint_id: str
+    conn: db.Connection, *, principal: Principal, endpoint_id: str
 ) -> dict[str, Any]:
     return render(await _row(conn, principal, endpoint_id))
 
 
 async def update_endpoint(
-    conn: PgConnection, *, principal: Principal, endpoint_id: str, params: WebhookEndpointUpdate
+    conn: db.Connection, *, principal: Principal, endpoint_id: str, params: WebhookEndpointUpdate
 ) -> dict[str, Any]:
     row = await _row(conn, principal, endpoint_id, lock=True)
     changes: dict[str, Any] = {}
@@ -170,52 +172,42 @@ async def update_endpoint(
     if not changes:
         return render(row)
     sets = ", ".join(f"{k} = %({k})s" for k in changes)
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        f"UPDATE webhook_endpoints SET {sets} WHERE id = %(id)s AND {SCOPE} RETURNING {COLUMNS}",
-        {**changes, "id": endpoint_id, **principal.scope},
+    updated = await db.fetch_one(
+        conn,
+        f"UPDATE webhook_endpoints SET {sets} WHERE id = %(id)s AND {{scope}} RETURNING {COLUMNS}",
+        {**changes, "id": endpoint_id},
+        scope=principal.scope,
     )
-    return render(await cur.fetchone())  # type: ignore[arg-type]
+    assert updated is not None
+    return render(updated)
 
 
 async def delete_endpoint(
-    conn: PgConnection, *, principal: Principal, endpoint_id: str
+    conn: db.Connection, *, principal: Principal, endpoint_id: str
 ) -> dict[str, Any]:
     await _row(conn, principal, endpoint_id, lock=True)
-    await conn.execute(
-        f"DELETE FROM webhook_endpoints WHERE id = %(id)s AND {SCOPE}",
-        {"id": endpoint_id, **principal.scope},
+    await db.execute(
+        conn,
+        "DELETE FROM webhook_endpoints WHERE id = %(id)s AND {scope}",
+        {"id": endpoint_id},
+        scope=principal.scope,
     )
     return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
 
 
-async def list_endpoints(
-    conn: PgConnection, *, principal: Principal, params: ListParams
-) -> tuple[list[dict[str, Any]], bool]:
-    after, before = await cursor_bounds(
-        conn,
-        params,
-        table="webhook_endpoints",
-        kind="webhook_endpoint",
-        parse=id_parser("we"),
-        where=[SCOPE],
-        args=dict(principal.scope),
-    )
-    rows, has_more = await fetch_page(
-        conn,
-        select=f"SELECT {COLUMNS} FROM webhook_endpoints",
-        where=[SCOPE],
-        args=dict(principal.scope),
-        limit=params.limit,
-        after=after,
-        before=before,
-    )
-    return [render(r) for r in rows], has_more
+async def list_endpoints(conn: db.Connection, *, principal: Principal, params: ListParams) -> Page:
+    return await paginate(conn, LISTING, params, scope=principal.scope)
 
 
 DELIVERY_COLUMNS = (
     "id, event_id, endpoint_id, status, attempts, next_attempt_at, attempt_log, delivered_at, "
     "created_at"
+)
+DELIVERY_LISTING = Listing(
+    source="webhook_deliveries",
+    columns=DELIVERY_COLUMNS,
+    kind="webhook_delivery",
+    parse=id_parser("whd"),
 )
 
 
@@ -235,27 +227,14 @@ def render_delivery(m: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_deliveries(
-    conn: PgConnection, *, principal: Principal, endpoint_id: str, params: ListParams
-) -> tuple[list[dict[str, Any]], bool]:
+    conn: db.Connection, *, principal: Principal, endpoint_id: str, params: ListParams
+) -> Page:
     await _row(conn, principal, endpoint_id)
-    where = [SCOPE, "endpoint_id = %(endpoint_id)s"]
-    args = {**principal.scope, "endpoint_id": endpoint_id}
-    after, before = await cursor_bounds(
+    return await paginate(
         conn,
+        DELIVERY_LISTING,
         params,
-        table="webhook_deliveries",
-        kind="webhook_delivery",
-        parse=id_parser("whd"),
-        where=where,
-        args=args,
+        scope=principal.scope,
+        where=["endpoint_id = %(endpoint_id)s"],
+        args={"endpoint_id": endpoint_id},
     )
-    rows, has_more = await fetch_page(
-        conn,
-        select=f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries",
-        where=where,
-        args=args,
-        limit=params.limit,
-        after=after,
-        before=before,
-    )
-    return [render_delivery(r) for r in rows], has_more

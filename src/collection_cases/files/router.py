@@ -10,16 +10,15 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from collection_cases.accounts.dependencies import ReadAccess, authorize
-from collection_cases.body import json_response, list_envelope
-from collection_cases.db import connection
+from collection_cases.body import json_response
 from collection_cases.files import service as files
-from collection_cases.files.schemas import UPLOAD_REQUEST, CaseFile, CaseFileList, DocumentType
+from collection_cases.files.schemas import UPLOAD_REQUEST, CaseFile, DocumentType
 from collection_cases.files.storage import FileStore
 from collection_cases.files.upload import receive_upload
 from collection_cases.idempotency import service as idempotency
 from collection_cases.idempotency.service import Idempotency
 from collection_cases.openapi_docs import error_responses
-from collection_cases.pagination import ListParams, list_params
+from collection_cases.pagination import ListObject, ListParams, list_params
 
 router = APIRouter(tags=["Case Files"])
 
@@ -39,12 +38,13 @@ async def upload_case_file(
     key = idempotency.key_from(request)
     # Checked before the body is read, so a wrong case costs no upload. No connection is
     # held while the bytes stream in: a slow client must not hold a pool slot.
-    async with connection(request) as conn:
+    pool = request.app.state.pool
+    async with pool.connection() as conn:
         principal = await authorize(request, conn, write=True)
         await files.open_case(conn, principal=principal, case_id=case_id)
     upload = await receive_upload(request, store, request.app.state.settings.max_upload_bytes)
     try:
-        async with connection(request) as conn, conn.transaction():
+        async with pool.connection() as conn, conn.transaction():
             idem = None
             if key is not None:
                 # What makes two uploads "the same": the fields and the file's bytes (not the
@@ -73,7 +73,7 @@ async def upload_case_file(
 
 @router.get(
     "/v1/collection_cases/{case_id}/files",
-    response_model=CaseFileList,
+    response_model=ListObject[CaseFile],
     summary="List a case's files",
     responses=error_responses(400, 403, 404, 422),
 )
@@ -83,7 +83,7 @@ async def list_case_files(
     page: Annotated[ListParams, Depends(list_params)],
     document_type: Annotated[DocumentType | None, Query()] = None,
 ) -> Response:
-    rows, has_more = await files.list_files(
+    found = await files.list_files(
         access.conn,
         principal=access.principal,
         case_id=case_id,
@@ -91,7 +91,7 @@ async def list_case_files(
         document_type=document_type,
     )
     url = f"/v1/collection_cases/{case_id}/files"
-    return json_response(list_envelope([files.render(r) for r in rows], has_more=has_more, url=url))
+    return json_response(found.envelope(files.render, url=url))
 
 
 @router.get(

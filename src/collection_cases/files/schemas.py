@@ -27,13 +27,6 @@ class CaseFile(BaseModel):
     url: str = Field(description="Where to download the bytes: /v1/case_files/:id/contents")
 
 
-class CaseFileList(BaseModel):
-    object: Literal["list"]
-    data: list[CaseFile]
-    has_more: bool
-    url: str
-
-
 UPLOAD_REQUEST = {
     "requestBody": {
         "required": True,

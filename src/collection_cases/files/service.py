@@ -4,30 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection as PgConnection
-
-from collection_cases import ids
+from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases import lifecycle
-from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import StateInvalid, not_found
 from collection_cases.events import service as events
 from collection_cases.files.upload import Upload
-from collection_cases.pagination import (
-    ListParams,
-    created_conditions,
-    cursor_bounds,
-    fetch_page,
-    id_parser,
-)
+from collection_cases.pagination import Listing, ListParams, Page, id_parser, paginate
 
 COLUMNS = (
     "id, case_id, document_type, description, filename, size, content_type, sha256, "
     "storage_key, created_at"
 )
 SELECT = f"SELECT {COLUMNS} FROM case_files"
-_BY_ID = f"{SELECT} WHERE id = %(id)s AND {SCOPE}"
-_CASE_STATUS = f"SELECT id, status FROM collection_cases WHERE id = %(id)s AND {SCOPE}"
+_BY_ID = SELECT + " WHERE id = %(id)s AND {scope}"
+_CASE_STATUS = "SELECT id, status FROM collection_cases WHERE id = %(id)s AND {scope}"
+LISTING = Listing(source="case_files", columns=COLUMNS, kind="case_file", parse=id_parser("file"))
 # Locks the case against a concurrent close while the file row goes in. FOR UPDATE, not SHARE:
 # re-verification may update the case in the same transaction, and two uploads holding SHARE
 # locks would then deadlock upgrading them.
@@ -70,11 +62,13 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def open_case(conn: PgConnection, *, principal: Principal, case_id: str, lock: bool = False):  # type: ignore[no-untyped-def]
+async def open_case(
+    conn: db.Connection, *, principal: Principal, case_id: str, lock: bool = False
+) -> db.Row:
     """The case a file goes to: it must exist (for this caller) and not be closed."""
     uid = ids.decode("dc", case_id)
     sql = _CASE_FOR_SHARE if lock else _CASE_STATUS
-    row = uid and await fetch_one(conn, sql, {"id": uid, **principal.scope})
+    row = uid and await db.fetch_one(conn, sql, {"id": uid}, scope=principal.scope)
     if not row:
         raise not_found("collection_case", case_id)
     if row["status"] == "closed":
@@ -83,7 +77,7 @@ async def open_case(conn: PgConnection, *, principal: Principal, case_id: str, l
 
 
 async def record_file(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
@@ -92,12 +86,11 @@ async def record_file(
 ) -> dict[str, Any]:
     """The row for bytes already committed to the store, its event, and re-verification."""
     case = await open_case(conn, principal=principal, case_id=case_id, lock=True)
-    row = await fetch_one(
+    row = await db.fetch_one(
         conn,
         _INSERT,
         {
             "id": upload.file_id,
-            **principal.scope,
             "case_id": case["id"],
             "document_type": upload.document_type,
             "description": upload.description,
@@ -107,6 +100,7 @@ async def record_file(
             "sha256": upload.sha256,
             "storage_key": upload.key,
         },
+        scope=principal.scope,
     )
     assert row is not None
     obj = render(row)
@@ -118,47 +112,35 @@ async def record_file(
     return obj
 
 
-async def get_file_row(conn: PgConnection, *, principal: Principal, file_id: str) -> dict[str, Any]:
+async def get_file_row(conn: db.Connection, *, principal: Principal, file_id: str) -> db.Row:
     row = None
     if ids.looks_like("file", file_id):
-        row = await fetch_one(conn, _BY_ID, {"id": file_id, **principal.scope})
+        row = await db.fetch_one(conn, _BY_ID, {"id": file_id}, scope=principal.scope)
     if not row:
         raise not_found("case_file", file_id)
     return row
 
 
 async def list_files(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
     params: ListParams,
     document_type: str | None = None,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> Page:
     uid = ids.decode("dc", case_id)
-    case = uid and await fetch_one(conn, _CASE_STATUS, {"id": uid, **principal.scope})
+    case = uid and await db.fetch_one(conn, _CASE_STATUS, {"id": uid}, scope=principal.scope)
     if not case:
         raise not_found("collection_case", case_id)
-    where, args = [SCOPE, "case_id = %(case_id)s"], {**principal.scope, "case_id": uid}
+    where = ["case_id = %(case_id)s"]
     if document_type is not None:
         where.append("document_type = %(document_type)s")
-        args["document_type"] = document_type
-    after, before = await cursor_bounds(
+    return await paginate(
         conn,
+        LISTING,
         params,
-        table="case_files",
-        kind="case_file",
-        parse=id_parser("file"),
-        where=list(where),
-        args=dict(args),
-    )
-    created_conditions(params, where, args)
-    return await fetch_page(
-        conn,
-        select=SELECT,
+        scope=principal.scope,
         where=where,
-        args=args,
-        limit=params.limit,
-        after=after,
-        before=before,
+        args={"case_id": uid, "document_type": document_type},
     )

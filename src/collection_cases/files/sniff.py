@@ -93,12 +93,12 @@ def _text_kind(head: bytes, filename: str, complete: bool) -> FileType | None:
     if lower.endswith((".csv", ".tsv")):
         return CSV
     # csv.Sniffer backtracks badly on hostile input: count delimiters on a few bounded lines.
-    lines = [line[:1024] for line in text.splitlines()[:21] if line.strip()][:20]
+    text_lines = [line[:1024] for line in text.splitlines()[:21] if line.strip()][:20]
     if not complete:
-        lines = lines[:-1]  # the last line may be cut
-    if len(lines) >= 2:
+        text_lines = text_lines[:-1]  # the last line may be cut
+    if len(text_lines) >= 2:
         for delimiter in (",", ";", "\t", "|"):
-            counts = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+            counts = {len(row) for row in csv.reader(text_lines, delimiter=delimiter)}
             if len(counts) == 1 and counts.pop() >= 2:
                 return CSV
     return TXT

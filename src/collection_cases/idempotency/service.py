@@ -16,12 +16,11 @@ import contextvars
 import hashlib
 from dataclasses import dataclass
 
-from psycopg import AsyncConnection as PgConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
+from collection_cases import db
 from collection_cases.accounts.service import Principal
-from collection_cases.db import SCOPE
 from collection_cases.errors import ApiError, InvalidRequestError
 
 HEADER = "idempotency-key"
@@ -82,7 +81,7 @@ def fingerprint(request: Request, body: bytes) -> str:
 _LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
 _FIND = (
     "SELECT fingerprint, response_status, response_body FROM idempotency_keys "
-    f"WHERE key = %(key)s AND {SCOPE}"
+    "WHERE key = %(key)s AND {scope}"
 )
 _STORE = (
     "INSERT INTO idempotency_keys (account_id, is_test, key, fingerprint, response_status, "
@@ -91,28 +90,27 @@ _STORE = (
 )
 
 
-async def begin(conn: PgConnection, principal: Principal, idem: Idempotency) -> None:
+async def begin(conn: db.Connection, principal: Principal, idem: Idempotency) -> None:
     """Take the key for this transaction, or raise Replay / a conflict."""
     lock_name = f"{principal.account_id}:{int(principal.is_test)}:{idem.key}"
-    got = await (await conn.execute(_LOCK, (lock_name,))).fetchone()
-    if not got or not got[0]:
+    if not await db.fetch_value(conn, _LOCK, (lock_name,)):
         raise IdempotencyInFlight(
             "A request with this Idempotency-Key is still being processed; retry later.",
             param="Idempotency-Key",
         )
-    row = await (await conn.execute(_FIND, {"key": idem.key, **principal.scope})).fetchone()
+    row = await db.fetch_one(conn, _FIND, {"key": idem.key}, scope=principal.scope)
     if row is None:
         current_key.set(idem.key)
         return
-    if row[0] != idem.fingerprint:
+    if row["fingerprint"] != idem.fingerprint:
         raise IdempotencyMismatch(
             "This Idempotency-Key was used with different parameters; use a new key.",
             param="Idempotency-Key",
         )
     raise Replay(
         Response(
-            bytes(row[2]),
-            status_code=row[1],
+            bytes(row["response_body"]),
+            status_code=row["response_status"],
             media_type="application/json",
             headers={"Idempotent-Replayed": "true"},
         )
@@ -120,25 +118,22 @@ async def begin(conn: PgConnection, principal: Principal, idem: Idempotency) -> 
 
 
 async def store(
-    conn: PgConnection, principal: Principal, idem: Idempotency, status: int, body: bytes
+    conn: db.Connection, principal: Principal, idem: Idempotency, status: int, body: bytes
 ) -> None:
-    await conn.execute(
+    await db.execute(
+        conn,
         _STORE,
-        {
-            **principal.scope,
-            "key": idem.key,
-            "fingerprint": idem.fingerprint,
-            "status": status,
-            "body": body,
-        },
+        {"key": idem.key, "fingerprint": idem.fingerprint, "status": status, "body": body},
+        scope=principal.scope,
     )
 
 
-async def purge(conn: PgConnection, batch: int = 10_000) -> int:
+async def purge(conn: db.Connection, batch: int = 10_000) -> int:
     """Drop keys older than the retention period (run periodically by the workers)."""
-    cur = await conn.execute(
+    return await db.execute(
+        conn,
         "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys "
         f"WHERE created_at < now() - interval '{RETENTION_HOURS} hours' LIMIT %s))",
         (batch,),
+        scope=db.Unscoped("retention: every account's expired keys"),
     )
-    return cur.rowcount

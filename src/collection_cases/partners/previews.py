@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection as PgConnection
-
+from collection_cases import db
 from collection_cases.cases.schemas import CollectionCaseCreate
 from collection_cases.cases.service import debtor_document
 from collection_cases.cases.verification import (
@@ -29,7 +28,7 @@ _ACTIONS = {
 }
 
 
-async def preview(conn: PgConnection, params: CollectionCaseCreate) -> dict[str, Any]:
+async def preview(conn: db.Connection, params: CollectionCaseCreate) -> dict[str, Any]:
     debtor = debtor_document(params)
     partner = await find_partner(
         conn,

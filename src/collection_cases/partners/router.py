@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from collection_cases import ids
 from collection_cases.accounts.dependencies import AnyKeyAccess
-from collection_cases.body import json_request, json_response, list_envelope, parse_json
+from collection_cases.body import json_request, json_response, parse_json
 from collection_cases.cases.schemas import PreviewParams
 from collection_cases.errors import ValidationFailed, not_found
 from collection_cases.openapi_docs import error_responses
+from collection_cases.pagination import ListObject, ListParams, list_object, page_params
 from collection_cases.partners import previews
 from collection_cases.partners import service as partners
 from collection_cases.validation import country_code
@@ -34,13 +34,6 @@ class CollectionPartner(BaseModel):
     avg_resolution_days: int
 
 
-class CollectionPartnerList(BaseModel):
-    object: Literal["list"]
-    data: list[CollectionPartner]
-    has_more: bool
-    url: str
-
-
 class Coverage(BaseModel):
     object: Literal["collection_coverage"]
     country: str
@@ -52,13 +45,6 @@ class Coverage(BaseModel):
     currency: str
     avg_success_fee_pct: float | None
     status: Literal["available", "limited", "unavailable"]
-
-
-class CoverageList(BaseModel):
-    object: Literal["list"]
-    data: list[Coverage]
-    has_more: bool
-    url: str
 
 
 class PartnerAssignment(BaseModel):
@@ -98,16 +84,19 @@ def _country(value: str, param: str) -> str:
 
 @router.get(
     "/v1/collection_partners",
-    response_model=CollectionPartnerList,
+    response_model=ListObject[CollectionPartner],
     summary="List collection partners",
     responses=error_responses(400, 422),
 )
 async def list_collection_partners(
-    access: AnyKeyAccess, country: Annotated[str | None, Query(max_length=10)] = None
+    access: AnyKeyAccess,
+    page: Annotated[ListParams, Depends(page_params)],
+    country: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
-    rows = await partners.registry(access.conn, _country(country, "country") if country else None)
-    data = [partners.render(r) for r in rows]
-    return json_response(list_envelope(data, has_more=False, url="/v1/collection_partners"))
+    found = await partners.page_partners(
+        access.conn, page, _country(country, "country") if country else None
+    )
+    return json_response(found.envelope(partners.render, url="/v1/collection_partners"))
 
 
 @router.get(
@@ -119,11 +108,7 @@ async def list_collection_partners(
 async def retrieve_collection_partner(
     partner_id: Annotated[str, Path(description="cp_...")], access: AnyKeyAccess
 ) -> Response:
-    row = (
-        await partners.get_partner(access.conn, partner_id)
-        if ids.looks_like("cp", partner_id)
-        else None
-    )
+    row = await partners.get_partner(access.conn, partner_id)
     if row is None:
         raise not_found("collection_partner", partner_id)
     return json_response(partners.render(row))
@@ -131,13 +116,15 @@ async def retrieve_collection_partner(
 
 @router.get(
     "/v1/collection_coverage",
-    response_model=CoverageList,
+    response_model=ListObject[Coverage],
     summary="Coverage of every country the registry serves",
-    responses=error_responses(),
+    responses=error_responses(400, 422),
 )
-async def list_coverage(access: AnyKeyAccess) -> Response:
-    data: list[dict[str, Any]] = await partners.coverage(access.conn)
-    return json_response(list_envelope(data, has_more=False, url="/v1/collection_coverage"))
+async def list_coverage(
+    access: AnyKeyAccess, page: Annotated[ListParams, Depends(page_params)]
+) -> Response:
+    data, has_more = await partners.page_coverage(access.conn, page)
+    return json_response(list_object(data, has_more=has_more, url="/v1/collection_coverage"))
 
 
 @router.get(

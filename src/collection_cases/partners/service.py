@@ -1,15 +1,14 @@
-"""The partner registry: listing, adding and removing partners (CLI now, API later)."""
+"""The partner registry: listing, adding and removing partners, and the coverage it yields."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+import pycountry
 
-from collection_cases.partners.models import CollectionPartner
+from collection_cases import db, ids
+from collection_cases.pagination import Listing, ListParams, Page, paginate
 
 FIELDS = (
     "id",
@@ -26,37 +25,8 @@ FIELDS = (
     "min_amount",
     "max_amount",
 )
-
-
-async def list_partners(conn: AsyncConnection, country: str | None = None) -> list[dict[str, Any]]:
-    p = CollectionPartner
-    stmt = select(*(getattr(p, f) for f in FIELDS)).order_by(p.id)
-    if country:
-        stmt = stmt.where(p.countries.any_() == country.upper())
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
-
-
-async def add_partner(conn: AsyncConnection, partner: dict[str, Any]) -> None:
-    """Insert or replace a partner (keyed by id)."""
-    values = {f: partner[f] for f in FIELDS}
-    values["countries"] = [c.upper() for c in values["countries"]]
-    values["success_rate"] = Decimal(str(values["success_rate"]))
-    values["base_success_fee_pct"] = Decimal(str(values["base_success_fee_pct"]))
-    stmt = pg_insert(CollectionPartner).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[CollectionPartner.id],
-        set_={f: stmt.excluded[f] for f in FIELDS if f != "id"},
-    )
-    await conn.execute(stmt)
-
-
-async def remove_partner(conn: AsyncConnection, partner_id: str) -> bool:
-    result = await conn.execute(delete(CollectionPartner).where(CollectionPartner.id == partner_id))
-    return result.rowcount == 1
-
-
+PARTNER_COLUMNS = ", ".join((*FIELDS, "created_at"))
 API_FIELDS = (
-    "id",
     "name",
     "email",
     "phone",
@@ -66,42 +36,100 @@ API_FIELDS = (
     "success_rate",
     "avg_resolution_days",
 )
+# Best partners first (the order verification picks them in).
+LISTING = Listing(
+    source="collection_partners",
+    columns=PARTNER_COLUMNS,
+    kind="collection_partner",
+    parse=lambda value: value if ids.looks_like("cp", value) else None,
+    order=("success_rate", "id"),
+)
+# One row per country some partner covers, in country order.
+COVERAGE_LISTING = Listing(
+    source="(SELECT DISTINCT unnest(countries) AS country FROM collection_partners) AS coverage",
+    columns="country",
+    kind="collection_coverage",
+    parse=lambda value: value.upper() if len(value) == 2 and value.isalpha() else None,
+    order=("country",),
+    descending=False,
+)
+_COVERING = "%(country)s = ANY(countries)"
 
 
-def render(row: dict[str, Any]) -> dict[str, Any]:
+async def list_partners(conn: db.Connection, country: str | None = None) -> list[db.Row]:
+    """Every partner (optionally those covering `country`), by id: the operator's view."""
+    where = f"WHERE {_COVERING}" if country else ""
+    return await db.fetch_all(
+        conn,
+        f"SELECT {PARTNER_COLUMNS} FROM collection_partners {where} ORDER BY id",
+        {"country": country.upper() if country else None},
+    )
+
+
+async def add_partner(conn: db.Connection, partner: dict[str, Any]) -> None:
+    """Insert or replace a partner (keyed by id)."""
+    values = {f: partner[f] for f in FIELDS}
+    values["countries"] = [c.upper() for c in values["countries"]]
+    values["success_rate"] = Decimal(str(values["success_rate"]))
+    values["base_success_fee_pct"] = Decimal(str(values["base_success_fee_pct"]))
+    columns = ", ".join(FIELDS)
+    marks = ", ".join(f"%({f})s" for f in FIELDS)
+    updates = ", ".join(f"{f} = EXCLUDED.{f}" for f in FIELDS if f != "id")
+    await db.execute(
+        conn,
+        f"INSERT INTO collection_partners ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}",
+        values,
+    )
+
+
+async def remove_partner(conn: db.Connection, partner_id: str) -> bool:
+    removed = await db.execute(conn, "DELETE FROM collection_partners WHERE id = %s", (partner_id,))
+    return removed == 1
+
+
+def render(row: db.Row) -> dict[str, Any]:
     obj: dict[str, Any] = {"id": row["id"], "object": "collection_partner"}
-    for field in API_FIELDS[1:]:
+    for field in API_FIELDS:
         obj[field] = row[field]
     obj["success_rate"] = float(row["success_rate"])
     return obj
 
 
-async def get_partner(conn: Any, partner_id: str) -> dict[str, Any] | None:
-    from psycopg.rows import dict_row
-
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        f"SELECT {', '.join(FIELDS)} FROM collection_partners WHERE id = %s", (partner_id,)
+async def get_partner(conn: db.Connection, partner_id: str) -> db.Row | None:
+    if not ids.looks_like("cp", partner_id):
+        return None
+    return await db.fetch_one(
+        conn, f"SELECT {PARTNER_COLUMNS} FROM collection_partners WHERE id = %s", (partner_id,)
     )
-    return await cur.fetchone()  # type: ignore[no-any-return]
 
 
-async def registry(conn: Any, country: str | None = None) -> list[dict[str, Any]]:
-    """Partners (all fields), optionally those covering `country`, by success rate."""
-    from psycopg.rows import dict_row
+async def page_partners(
+    conn: db.Connection, params: ListParams, country: str | None = None
+) -> Page:
+    """A page of the registry (optionally the partners covering `country`)."""
+    return await paginate(
+        conn,
+        LISTING,
+        params,
+        scope=None,
+        where=[_COVERING] if country else [],
+        args={"country": country},
+    )
 
-    cur = conn.cursor(row_factory=dict_row)
-    sql = f"SELECT {', '.join(FIELDS)} FROM collection_partners"
-    if country:
-        sql += " WHERE %(country)s = ANY(countries)"
-    await cur.execute(sql + " ORDER BY success_rate DESC, id", {"country": country})
-    return await cur.fetchall()  # type: ignore[no-any-return]
+
+async def registry(conn: db.Connection, country: str) -> list[db.Row]:
+    """The partners covering `country`, best first."""
+    return await db.fetch_all(
+        conn,
+        f"SELECT {PARTNER_COLUMNS} FROM collection_partners WHERE {_COVERING} "
+        "ORDER BY success_rate DESC, id DESC",
+        {"country": country},
+    )
 
 
-def coverage_for(country: str, partners: list[dict[str, Any]]) -> dict[str, Any]:
+def coverage_for(country: str, partners: list[db.Row]) -> dict[str, Any]:
     """Coverage of one country, derived from the partners that cover it."""
-    import pycountry
-
     record = pycountry.countries.get(alpha_2=country)
     types = sorted({t for p in partners for t in p["debtor_types"]})
     if not partners:
@@ -125,7 +153,15 @@ def coverage_for(country: str, partners: list[dict[str, Any]]) -> dict[str, Any]
     }
 
 
-async def coverage(conn: Any) -> list[dict[str, Any]]:
-    partners = await registry(conn)
-    countries = sorted({c for p in partners for c in p["countries"]})
-    return [coverage_for(c, [p for p in partners if c in p["countries"]]) for c in countries]
+async def page_coverage(conn: db.Connection, params: ListParams) -> tuple[list[Any], bool]:
+    """A page of coverage objects, one per country the registry serves."""
+    page = await paginate(conn, COVERAGE_LISTING, params, scope=None)
+    countries = [r["country"] for r in page.rows]
+    partners = await db.fetch_all(
+        conn,
+        f"SELECT {PARTNER_COLUMNS} FROM collection_partners "
+        "WHERE countries && %(countries)s::varchar[]",
+        {"countries": countries},
+    )
+    data = [coverage_for(c, [p for p in partners if c in p["countries"]]) for c in countries]
+    return data, page.has_more

@@ -8,18 +8,18 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
 from collection_cases.accounts.dependencies import ReadAccess
-from collection_cases.body import json_response, list_envelope
+from collection_cases.body import json_response
 from collection_cases.openapi_docs import error_responses
-from collection_cases.pagination import ListParams, list_params
+from collection_cases.pagination import ListObject, ListParams, list_params
 from collection_cases.payments import service as payments
-from collection_cases.payments.schemas import DebtPayment, DebtPaymentList
+from collection_cases.payments.schemas import DebtPayment
 
 router = APIRouter(prefix="/v1/debt_payments", tags=["Debt Payments"])
 
 
 @router.get(
     "",
-    response_model=DebtPaymentList,
+    response_model=ListObject[DebtPayment],
     summary="List debt payments",
     responses=error_responses(400, 403, 422),
 )
@@ -28,10 +28,10 @@ async def list_debt_payments(
     page: Annotated[ListParams, Depends(list_params)],
     case: Annotated[str | None, Query(max_length=100, description="dc_...")] = None,
 ) -> Response:
-    data, has_more = await payments.list_payments(
+    found = await payments.list_payments(
         access.conn, principal=access.principal, params=page, case_id=case
     )
-    return json_response(list_envelope(data, has_more=has_more, url=router.prefix))
+    return json_response(found.envelope(payments.render, url=router.prefix))
 
 
 @router.get(

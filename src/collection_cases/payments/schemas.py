@@ -21,10 +21,3 @@ class DebtPayment(BaseModel):
     fee_amount: int = Field(description="The case's success fee % of amount, rounded half-up")
     net_amount: int = Field(description="amount - fee_amount")
     created: int
-
-
-class DebtPaymentList(BaseModel):
-    object: Literal["list"]
-    data: list[DebtPayment]
-    has_more: bool
-    url: str

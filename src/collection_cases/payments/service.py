@@ -6,29 +6,22 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from psycopg import AsyncConnection as PgConnection
-from psycopg.rows import dict_row
-
-from collection_cases import ids
+from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases import lifecycle
 from collection_cases.cases.schemas import unix_date
-from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import InvalidRequestError, not_found, printable
 from collection_cases.events import service as events
-from collection_cases.pagination import (
-    ListParams,
-    created_conditions,
-    cursor_bounds,
-    fetch_page,
-    id_parser,
-)
+from collection_cases.pagination import Listing, ListParams, Page, id_parser, paginate
 from collection_cases.partners.pricing import fee_amount
 
 COLUMNS = (
     "id, case_id, amount, currency, type, payment_date, fee_amount, net_amount, payout, created_at"
 )
 SELECT = f"SELECT {COLUMNS} FROM debt_payments"
+LISTING = Listing(
+    source="debt_payments", columns=COLUMNS, kind="debt_payment", parse=id_parser("dp")
+)
 _INSERT = f"""
     INSERT INTO debt_payments (id, account_id, is_test, case_id, amount, currency, type,
         payment_date, fee_pct, fee_amount, net_amount)
@@ -55,7 +48,7 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
 
 
 async def record_payment(
-    conn: PgConnection,
+    conn: db.Connection,
     *,
     principal: Principal,
     case_id: str,
@@ -75,12 +68,11 @@ async def record_payment(
     remainder = row["remainder"] - amount
     fee_pct = row["success_fee_pct"] or Decimal(0)
     fee = fee_amount(amount, fee_pct)
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
+    inserted = await db.fetch_one(
+        conn,
         _INSERT,
         {
             "id": ids.random_id("dp"),
-            **principal.scope,
             "case_id": row["id"],
             "amount": amount,
             "currency": row["currency"],
@@ -90,8 +82,10 @@ async def record_payment(
             "fee_amount": fee,
             "net_amount": amount - fee,
         },
+        scope=principal.scope,
     )
-    payment = render(await cur.fetchone())  # type: ignore[arg-type]
+    assert inserted is not None
+    payment = render(inserted)
     await events.record(conn, principal, "debt_payment.created", payment, request_id=request_id)
     changes: dict[str, Any] = {"remainder": remainder}
     if remainder == 0:
@@ -102,12 +96,15 @@ async def record_payment(
 
 
 async def get_payment(
-    conn: PgConnection, *, principal: Principal, payment_id: str
+    conn: db.Connection, *, principal: Principal, payment_id: str
 ) -> dict[str, Any]:
     row = None
     if ids.looks_like("dp", payment_id):
-        row = await fetch_one(
-            conn, f"{SELECT} WHERE id = %(id)s AND {SCOPE}", {"id": payment_id, **principal.scope}
+        row = await db.fetch_one(
+            conn,
+            SELECT + " WHERE id = %(id)s AND {scope}",
+            {"id": payment_id},
+            scope=principal.scope,
         )
     if row is None:
         raise not_found("debt_payment", payment_id)
@@ -115,9 +112,10 @@ async def get_payment(
 
 
 async def list_payments(
-    conn: PgConnection, *, principal: Principal, params: ListParams, case_id: str | None = None
-) -> tuple[list[dict[str, Any]], bool]:
-    where, args = [SCOPE], dict(principal.scope)
+    conn: db.Connection, *, principal: Principal, params: ListParams, case_id: str | None = None
+) -> Page:
+    where: list[str] = []
+    args: dict[str, Any] = {}
     if case_id is not None:
         uid = ids.decode("dc", case_id)
         if uid is None:
@@ -128,23 +126,4 @@ async def list_payments(
             )
         where.append("case_id = %(case_id)s")
         args["case_id"] = uid
-    after, before = await cursor_bounds(
-        conn,
-        params,
-        table="debt_payments",
-        kind="debt_payment",
-        parse=id_parser("dp"),
-        where=where,
-        args=args,
-    )
-    created_conditions(params, where, args)
-    rows, has_more = await fetch_page(
-        conn,
-        select=SELECT,
-        where=where,
-        args=args,
-        limit=params.limit,
-        after=after,
-        before=before,
-    )
-    return [render(r) for r in rows], has_more
+    return await paginate(conn, LISTING, params, scope=principal.scope, where=where, args=args)

@@ -1,0 +1,109 @@
+"""The data layer's rules: one way to run SQL, and tenant tables only ever under a Scope."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from collection_cases import db
+from collection_cases.db import Scope, Unscoped, UnscopedQuery
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "collection_cases"
+# Outside the request path and before any pool exists: the migration lock (SQLAlchemy, under
+# Alembic) and creating the embedded server's database (psycopg, once at start).
+DIRECT_SQL_ALLOWED = {"db.py", "migrate.py", "embedded.py"}
+
+
+def _direct_sql_calls(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"execute", "executemany", "cursor"}
+            and not (isinstance(node.func.value, ast.Name) and node.func.value.id in {"db", "pipe"})
+        ):
+            found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    return found
+
+
+def test_every_statement_goes_through_the_row_helpers() -> None:
+    """No module runs SQL on a connection itself: the helpers (which enforce the tenant
+    scope) are the only way in."""
+    offenders = [
+        site
+        for path in sorted(SRC.rglob("*.py"))
+        if path.name not in DIRECT_SQL_ALLOWED
+        for site in _direct_sql_calls(path)
+    ]
+    assert offenders == []
+
+
+def test_tenant_tables_are_read_from_the_schema() -> None:
+    assert {
+        "collection_cases",
+        "case_files",
+        "chat_messages",
+        "debt_payments",
+        "events",
+        "webhook_endpoints",
+        "webhook_deliveries",
+        "idempotency_keys",
+        "api_keys",
+    } <= db.tenant_tables()
+    assert "collection_partners" not in db.tenant_tables()
+
+
+class TestScopeGuard:
+    async def test_tenant_query_without_scope_is_refused(self, pool) -> None:  # type: ignore[no-untyped-def]
+        async with pool.connection() as conn:
+            with pytest.raises(UnscopedQuery):
+                await db.fetch_all(conn, "SELECT id FROM collection_cases LIMIT 1")
+            with pytest.raises(UnscopedQuery):
+                await db.execute(conn, "UPDATE events SET type = type WHERE false")
+            with pytest.raises(UnscopedQuery):
+                await db.fetch_all(
+                    conn,
+                    "SELECT 1 FROM collection_partners p JOIN case_files f ON true LIMIT 1",
+                )
+
+    async def test_scoped_statement_must_carry_the_condition(self, pool) -> None:  # type: ignore[no-untyped-def]
+        async with pool.connection() as conn:
+            with pytest.raises(UnscopedQuery):
+                await db.fetch_all(
+                    conn, "SELECT id FROM collection_cases LIMIT 1", scope=Scope(1, True)
+                )
+            with pytest.raises(UnscopedQuery):
+                await db.fetch_all(
+                    conn,
+                    "SELECT id FROM collection_cases WHERE {scope}",
+                    scope=Unscoped("a wildcard is not a scope"),
+                )
+
+    async def test_scope_limits_rows_to_account_and_mode(
+        self, pool, client, account, other_account
+    ) -> None:  # type: ignore[no-untyped-def]
+        from tests.factories import make_case
+
+        mine = await make_case(client, account)
+        await make_case(client, other_account)
+        await make_case(client, account, key=account.sk_live)
+        async with pool.connection() as conn:
+            rows = await db.fetch_all(
+                conn,
+                "SELECT reference FROM collection_cases c WHERE {scope:c} ORDER BY created_at",
+                scope=Scope(account.id, True),
+            )
+            count = await db.fetch_value(
+                conn,
+                "SELECT count(*) FROM collection_cases WHERE {scope}",
+                scope=Scope(account.id, False),
+            )
+        assert [r["reference"] for r in rows] == [mine["reference"]]
+        assert count == 1
+
+    async def test_non_tenant_tables_need_no_scope(self, pool) -> None:  # type: ignore[no-untyped-def]
+        async with pool.connection() as conn:
+            assert await db.fetch_value(conn, "SELECT count(*) FROM collection_partners") >= 9
