@@ -85,10 +85,10 @@ async def test_reverification_keeps_partner_and_fee(client, account, engine):
         await conn.execute(
             text(
                 "INSERT INTO collection_partners (id, name, email, phone, site, countries, "
-                "debtor_types, specializations, success_rate, avg_resolution_days, "
+                "debtor_types, success_rate, avg_resolution_days, "
                 "base_success_fee_pct, min_amount, max_amount) VALUES ('cp_zz_better', 'Better', "
                 "'b@example.com', '+49 30 1', 'https://b.example', '{DE}', '{private,company}', "
-                "'{}', 0.99, 10, 40, 1, 999999999999)"
+                "0.99, 10, 40, 1, 999999999999)"
             )
         )
     try:
@@ -102,7 +102,7 @@ async def test_reverification_keeps_partner_and_fee(client, account, engine):
         assert r.json()["status"] == "active"
         assert r.json()["collection_partner"]["id"] == "cp_partner_de_01"
         pay = await helper(client, account, case["id"], "record_payment", amount=1000)
-        assert pay.json()["fee_amount"] == 120  # still 12 %, not 40 %
+        assert pay.json()["fee_amount"] == 125  # still 12.5 %, not 40 %
     finally:
         async with engine.begin() as conn:
             await conn.execute(text("DELETE FROM collection_partners WHERE id='cp_zz_better'"))

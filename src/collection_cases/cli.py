@@ -213,6 +213,26 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+# accounts ------------------------------------------------------------------------------------
+
+
+def cmd_accounts_set_version(args: argparse.Namespace) -> int:
+    from collection_cases import versions
+    from collection_cases.accounts import service as accounts
+
+    if args.version not in versions.KNOWN:
+        _out(f"unknown version {args.version}; known versions: {', '.join(versions.KNOWN)}")
+        return 2
+    url = _prepared_database(args)
+    if not run_in_transaction(
+        url, lambda conn: accounts.set_api_version(conn, args.account, args.version)
+    ):
+        _out(f"no account named {args.account!r}")
+        return 1
+    _out(f"account {args.account} now defaults to API version {args.version}")
+    return 0
+
+
 # partners ------------------------------------------------------------------------------------
 
 
@@ -244,7 +264,6 @@ def cmd_partners_add(args: argparse.Namespace) -> int:
         "site": args.site,
         "countries": args.countries.split(","),
         "debtor_types": args.debtor_types.split(","),
-        "specializations": [s for s in args.specializations.split(",") if s],
         "success_rate": args.success_rate,
         "avg_resolution_days": args.avg_resolution_days,
         "base_success_fee_pct": args.base_success_fee_pct,
@@ -366,6 +385,18 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_db_upgrade
     )
 
+    accounts = sub.add_parser("accounts", help="accounts").add_subparsers(
+        dest="accounts", required=True
+    )
+    set_version = accounts.add_parser(
+        "set-version",
+        parents=[common],
+        help="the API version an account's requests use when they send no CasaPay-Version",
+    )
+    set_version.add_argument("--account", required=True, help="the account's name")
+    set_version.add_argument("--version", required=True, help="e.g. 2025-01-15")
+    set_version.set_defaults(func=cmd_accounts_set_version)
+
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)
     create = keys.add_parser("create", parents=[common], help="create a key (shown once)")
     create.add_argument("--account", required=True)
@@ -395,7 +426,6 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--site", required=True)
     add.add_argument("--countries", required=True, help="comma separated, e.g. DE,AT")
     add.add_argument("--debtor-types", default="company,private")
-    add.add_argument("--specializations", default="")
     add.add_argument("--success-rate", type=float, default=0.75)
     add.add_argument("--avg-resolution-days", type=int, default=60)
     add.add_argument("--base-success-fee-pct", type=float, default=12.0)

@@ -30,7 +30,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = "req_" + secrets.token_hex(12)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         started = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500, "started": False}
         header_id = request_id.encode()
@@ -39,7 +40,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
-                message["headers"] = [*message.get("headers", []), (b"request-id", header_id)]
+                headers = [*message.get("headers", []), (b"request-id", header_id)]
+                version = state.get("api_version")
+                if version is not None:
+                    headers.append((b"casapay-version", version.encode()))
+                message["headers"] = headers
             await send(message)
 
         limit = self._limit(scope)

@@ -8,7 +8,7 @@ from collection_cases.events.models import Event, WebhookDelivery, WebhookEndpoi
 from collection_cases.files.models import CaseFile
 from collection_cases.idempotency.models import IdempotencyKey
 from collection_cases.partners.models import CollectionPartner
-from collection_cases.payments.models import DebtPayment
+from collection_cases.payments.models import DebtPayment, Payout
 
 metadata = Base.metadata
 
@@ -22,6 +22,7 @@ __all__ = [
     "DebtPayment",
     "Event",
     "IdempotencyKey",
+    "Payout",
     "RateLimitWindow",
     "WebhookDelivery",
     "WebhookEndpoint",

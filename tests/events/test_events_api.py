@@ -19,7 +19,9 @@ class TestEvents:
         ]
         e = body["data"][-1]
         assert e["object"] == "event"
-        assert e["is_test"] is True
+        assert e["livemode"] is False
+        assert e["api_version"] == "2025-01-15"
+        assert e["pending_webhooks"] == 0
         assert e["data"]["object"]["id"] == case["id"]
         assert e["request"]["id"].startswith("req_")
         one = await client.get(f"/v1/events/{e['id']}", headers=account.headers)

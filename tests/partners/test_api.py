@@ -30,7 +30,10 @@ class TestPartners:
             "avg_resolution_days",
         }
         assert p["countries"] == ["DE", "AT", "CH"]
-        assert p["success_rate"] == 0.87
+        # As the partners page documents: the debtor types it takes.
+        assert p["specializations"] == ["private", "company"]
+        assert p["success_rate"] == 0.73
+        assert p["avg_resolution_days"] == 45
 
     async def test_retrieve(self, client, account):
         r = await client.get("/v1/collection_partners/cp_partner_de_01", headers=account.headers)
@@ -46,9 +49,9 @@ class TestCoverage:
         assert c["country"] == "DE"
         assert c["country_name"] == "Germany"
         assert c["available_partners"] == 2
-        assert c["debtor_types"] == ["company", "private"]
+        assert c["debtor_types"] == ["private", "company"]
         assert c["status"] == "available"
-        assert c["avg_success_fee_pct"] == 11.0
+        assert c["avg_success_fee_pct"] == 11.25
         assert (c["min_amount"], c["max_amount"]) == (5000, 100000000)
 
     async def test_unsupported_and_unknown(self, client, account):
@@ -67,8 +70,12 @@ class TestCoverage:
         ).json()
         countries = [c["country"] for c in data["data"]]
         assert {"DE", "AT", "CH", "FR", "SE"} <= set(countries)
-        at = next(c for c in data["data"] if c["country"] == "AT")
-        assert at["status"] == "limited"
+        by_country = {c["country"]: c for c in data["data"]}
+        # One partner taking both debtor types makes a country available...
+        assert by_country["AT"]["status"] == "available"
+        # ...one taking companies only leaves it limited (as the coverage page shows Spain).
+        assert by_country["ES"]["status"] == "limited"
+        assert by_country["ES"]["debtor_types"] == ["company"]
 
 
 class TestPreviews:
@@ -87,13 +94,13 @@ class TestPreviews:
         }
         assert p["required_actions"] == []
         assert p["pricing_preview"] == {
-            "base_success_fee_pct": 12.0,
+            "base_success_fee_pct": 12.5,
             "age_surcharge_pct": 12.0,
-            "total_success_fee_pct": 24.0,
+            "total_success_fee_pct": 24.5,
         }
         assert await count_cases(engine, account) == 0
 
-    async def test_missing_details_are_blocking_actions(self, client, account):
+    async def test_missing_contact_details_are_actions_not_blocking(self, client, account):
         r = await client.post(
             "/v1/collection_case_previews",
             json=case_body(debtor__email=DELETE, debtor__phone=DELETE),
@@ -101,8 +108,11 @@ class TestPreviews:
         )
         p = r.json()
         assert p["is_eligible"] is True
-        assert p["required_actions"][0]["type"] == "provide_contact_details"
-        assert p["required_actions"][0]["is_blocking"] is True
+        (action,) = p["required_actions"]
+        assert action["type"] == "provide_contact_details"
+        # Create accepts the case (it waits in needs_details): submission is not blocked.
+        assert action["is_blocking"] is False
+        assert action["solution_url"] == "http://testserver/redoc#operation/create_collection_case"
 
     async def test_ineligible(self, client, account):
         r = await client.post(
@@ -122,3 +132,55 @@ class TestPreviews:
             "/v1/collection_case_previews", json=case_body(**body), headers=account.headers
         )
         assert r.status_code in (400, 422)
+
+    async def test_quickstart_body_without_address(self, client, account):
+        """Quickstart step 1, as documented: debtor with type, name, email, country only."""
+        body = {
+            "amount_to_recover": 360000,
+            "currency": "eur",
+            "debtor": {
+                "type": "private",
+                "name": "John Smith",
+                "email": "john.smith@example.com",
+                "country": "DE",
+            },
+            "due_date": "2024-11-01",
+        }
+        r = await client.post("/v1/collection_case_previews", json=body, headers=account.headers)
+        assert r.status_code == 200, r.text
+        p = r.json()
+        assert p["is_eligible"] is True
+        assert p["partner_assignment"]["partner_id"] == "cp_partner_de_01"
+        # Create will need the address: an action that blocks submission, not a 400.
+        assert [(a["type"], a["is_blocking"]) for a in p["required_actions"]] == [
+            ("provide_address", True)
+        ]
+        assert p["pricing_preview"]["base_success_fee_pct"] == 12.5
+
+    async def test_company_without_contact_or_address(self, client, account):
+        body = {
+            "amount_to_recover": 80000,
+            "currency": "EUR",
+            "debtor": {"type": "company", "name": "Acme GmbH", "country": "de"},
+            "due_date": "2025-06-30",
+        }
+        r = await client.post("/v1/collection_case_previews", json=body, headers=account.headers)
+        assert r.status_code == 200, r.text
+        actions = [(a["type"], a["is_blocking"]) for a in r.json()["required_actions"]]
+        assert actions == [
+            ("provide_address", True),
+            ("provide_contact_details", False),
+            ("provide_contact_person", False),
+        ]
+
+    async def test_country_is_required_somewhere(self, client, account):
+        body = {
+            "amount_to_recover": 1000,
+            "currency": "eur",
+            "debtor": {"type": "private", "name": "X"},
+            "due_date": "2025-01-01",
+        }
+        r = await client.post("/v1/collection_case_previews", json=body, headers=account.headers)
+        assert r.status_code == 400
+        assert r.json()["error"]["code"] == "parameter_missing"
+        assert r.json()["error"]["param"] == "debtor.country"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import auth, event_types, helper, make_case
 
-# Due ten days ago: no age surcharge, so the fee is the partner's base 12 %.
+# Due ten days ago: no age surcharge, so the fee is CollectMax's base 12.5 %.
 RECENT = (datetime.now(UTC).date() - timedelta(days=10)).isoformat()
 
 
@@ -19,15 +19,16 @@ async def pay(client, account, case, amount, **kw):  # type: ignore[no-untyped-d
 
 class TestRecordPayment:
     async def test_installments_then_full_payment_closes_paid(self, client, account, engine):
-        case = await make_case(client, account, due_date=RECENT)  # < 90 days: fee 12%
+        case = await make_case(client, account, due_date=RECENT)  # < 90 days: fee 12.5%
         first = await pay(client, account, case, 100_000, type="installment")
         assert first.status_code == 201, first.text
         p = first.json()
         assert p["object"] == "debt_payment"
         assert p["id"].startswith("dp_")
         assert (p["type"], p["amount"], p["currency"]) == ("installment", 100_000, "eur")
-        assert p["fee_amount"] == 12_000
-        assert p["net_amount"] == 88_000
+        assert p["fee_amount"] == 12_500
+        assert p["net_amount"] == 87_500
+        assert p["payout"].startswith("po_")
         assert p["case"] == case["id"]
         second = (await pay(client, account, case, 100_000, type="installment")).json()
         assert second["type"] == "installment"
@@ -44,22 +45,47 @@ class TestRecordPayment:
     @pytest.mark.parametrize(
         ("amount", "fee"),
         [
-            (12345, 1481),  # 12% = 1481.40
-            (12375, 1485),  # 1485.00
-            (1054, 126),  # 126.48
-            (21, 3),  # 2.52
-            (205, 25),  # 24.60
-            (125, 15),  # 15.00
-            (1, 0),  # 0.12
-            (4, 0),  # 0.48
-            (5, 1),  # 0.60
+            (12345, 1543),  # 12.5% = 1543.125
+            (12375, 1547),  # 1546.875
+            (1054, 132),  # 131.75
+            (21, 3),  # 2.625
+            (205, 26),  # 25.625
+            (120, 15),  # 15.00
+            (1, 0),  # 0.125
+            (4, 1),  # 0.50: half rounds up
+            (3, 0),  # 0.375
         ],
     )
     async def test_fee_is_case_percentage_rounded_half_up(self, client, account, amount, fee):
-        case = await make_case(client, account, due_date=RECENT)  # fee 12%, no surcharge
+        case = await make_case(client, account, due_date=RECENT)  # fee 12.5%, no surcharge
         p = (await pay(client, account, case, amount)).json()
         assert p["fee_amount"] == fee
         assert p["net_amount"] == amount - fee
+
+    async def test_the_documented_installment(self, client, account, engine):
+        """The debt-payments page: 120000 on a 14.5 % case -> fee 17400, net 102600, a payout;
+        the event page shows the case's remainder at 240000 afterwards."""
+        from sqlalchemy import text
+
+        due = (datetime.now(UTC).date() - timedelta(days=100)).isoformat()  # +2.0 surcharge
+        case = await make_case(client, account, due_date=due)
+        p = (await pay(client, account, case, 120_000, type="installment")).json()
+        assert (p["type"], p["fee_amount"], p["net_amount"]) == ("installment", 17_400, 102_600)
+        async with engine.connect() as conn:
+            payout = (
+                await conn.execute(
+                    text(
+                        "SELECT amount, currency, is_test, debt_payment_id FROM payouts "
+                        "WHERE id = :id AND account_id = :a"
+                    ),
+                    {"id": p["payout"], "a": account.id},
+                )
+            ).one()
+        assert tuple(payout) == (102_600, "eur", True, p["id"])
+        again = await client.get(f"/v1/debt_payments/{p['id']}", headers=account.headers)
+        assert again.json()["payout"] == p["payout"]
+        case_now = await client.get(f"/v1/collection_cases/{case['id']}", headers=account.headers)
+        assert case_now.json()["remainder"] == 240_000
 
     async def test_half_rounds_up(self, client, account, engine):
         from sqlalchemy import text
@@ -137,10 +163,10 @@ class TestPricingTiers:
                 await conn.execute(
                     text(
                         "UPDATE collection_partners SET "
-                        "base_success_fee_pct = 12 WHERE id = 'cp_partner_de_01'"
+                        "base_success_fee_pct = 12.5 WHERE id = 'cp_partner_de_01'"
                     )
                 )
-        assert p["fee_amount"] == 24_000  # (12 + 12)% at creation, not 30 + 12
+        assert p["fee_amount"] == 24_500  # (12.5 + 12)% at creation, not 30 + 12
 
 
 class TestListPayments:

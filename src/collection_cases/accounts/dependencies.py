@@ -12,7 +12,7 @@ import orjson
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from collection_cases import ratelimit
+from collection_cases import ratelimit, versions
 from collection_cases.accounts.service import Principal, authenticate
 from collection_cases.db import Connection
 from collection_cases.errors import AuthenticationFailed, NotFound, PermissionDenied
@@ -51,6 +51,10 @@ async def _principal(request: Request, conn: Connection) -> Principal:
     if principal is None:
         raise AuthenticationFailed("Invalid API key provided.")
     request.state.principal = principal
+    requested = request.headers.get("casapay-version")
+    request.state.api_version = (
+        versions.check(requested) if requested is not None else principal.api_version
+    )
     state = request.app.state
     await ratelimit.check(
         state.rate_limiter,

@@ -13,6 +13,7 @@ from typing import Any
 from collection_cases import db
 from collection_cases.db import Scope, Unscoped
 from collection_cases.ids import random_id
+from collection_cases.versions import CURRENT as CURRENT_VERSION
 
 KEY_RE = re.compile(r"^(sk|rk|pk)_(test|live)_[A-Za-z0-9]{8,128}$")
 KIND_BY_PREFIX = {"sk": "secret", "rk": "restricted", "pk": "publishable"}
@@ -29,6 +30,8 @@ class Principal:
     scope: Scope
     kind: str
     key_id: str
+    # The account's default API version (requests without a CasaPay-Version header use it).
+    api_version: str = CURRENT_VERSION
 
     @property
     def account_id(self) -> int:
@@ -66,6 +69,14 @@ async def get_or_create_account(conn: db.Connection, name: str) -> int:
 async def find_account(conn: db.Connection, name: str) -> int | None:
     found = await db.fetch_value(conn, "SELECT id FROM accounts WHERE name = %s", (name,))
     return None if found is None else int(found)
+
+
+async def set_api_version(conn: db.Connection, name: str, version: str) -> bool:
+    """Pin an account's default API version (the operator's CLI)."""
+    changed = await db.execute(
+        conn, "UPDATE accounts SET api_version = %s WHERE name = %s", (version, name)
+    )
+    return changed == 1
 
 
 async def create_key(
@@ -108,7 +119,9 @@ async def ensure_key(conn: db.Connection, *, account_name: str, raw: str) -> Non
 
 
 _AUTH_SQL = (
-    "SELECT id, account_id, is_test, kind FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL"
+    "SELECT k.id, k.account_id, k.is_test, k.kind, a.api_version "
+    "FROM api_keys k JOIN accounts a ON a.id = k.account_id "
+    "WHERE k.key_hash = %s AND k.revoked_at IS NULL"
 )
 
 
@@ -154,7 +167,9 @@ async def authenticate(
     row = await db.fetch_one(conn, _AUTH_SQL, (key_hash,), scope=BY_HASH)
     if row is None:
         return None
-    principal = Principal(Scope(row["account_id"], row["is_test"]), row["kind"], row["id"])
+    principal = Principal(
+        Scope(row["account_id"], row["is_test"]), row["kind"], row["id"], row["api_version"]
+    )
     if cache is not None:
         cache.put(key_hash, principal)
     return principal

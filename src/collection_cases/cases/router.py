@@ -38,6 +38,7 @@ router = APIRouter(prefix="/v1/collection_cases", tags=["Collection Cases"])
     "",
     status_code=201,
     response_model=CollectionCase,
+    operation_id="create_collection_case",
     summary="Create a collection case",
     openapi_extra=json_request(CollectionCaseCreate),
     responses=error_responses(400, 403, 413, 415, 422),

@@ -36,11 +36,13 @@ class AddressCreate(StrictModel):
     country: Country
 
 
-class DebtorCreate(StrictModel):
+class DebtorFields(StrictModel):
+    """The debtor as a preview takes it: everything but type and name may come later."""
+
     # Field order matters: validators below read the fields declared before them.
     type: DebtorType
     name: Name
-    address: AddressCreate
+    address: AddressCreate | None = None
     country: Country | None = Field(
         default=None, description="Defaults to address.country when omitted."
     )
@@ -65,6 +67,12 @@ class DebtorCreate(StrictModel):
         if not phone_is_possible(value, region):
             raise ValueError("is not a possible phone number; use international format (+49 ...)")
         return value.strip()
+
+
+class DebtorCreate(DebtorFields):
+    """The debtor of a case: the address is required."""
+
+    address: AddressCreate
 
 
 class CollectionCaseCreate(StrictModel):
@@ -191,5 +199,17 @@ class CloseParams(StrictModel):
     close_code: Literal["withdrawn"] = "withdrawn"
 
 
-class PreviewParams(CollectionCaseCreate):
-    """Body of POST /v1/collection_case_previews: exactly what create takes."""
+class PreviewParams(StrictModel):
+    """Body of POST /v1/collection_case_previews.
+
+    What the previews page documents (amount, currency, debtor type, name and country, due
+    date); the rest of create's body is accepted too. What create would still need (an
+    address, contact details) is reported in `required_actions`, never refused.
+    """
+
+    amount_to_recover: StrictInt = Field(ge=1, le=MAX_AMOUNT)
+    currency: Currency
+    debtor: DebtorFields
+    creditor_reference: Text255 | None = None
+    due_date: DueDate = Field(description="YYYY-MM-DD, not in the future")
+    metadata: Metadata | None = None

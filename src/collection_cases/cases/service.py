@@ -8,7 +8,7 @@ from psycopg.types.json import Jsonb
 
 from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
-from collection_cases.cases.schemas import CollectionCaseCreate, unix_date
+from collection_cases.cases.schemas import CollectionCaseCreate, DebtorFields, unix_date
 from collection_cases.cases.verification import verify
 from collection_cases.errors import not_found
 from collection_cases.events import service as events
@@ -78,8 +78,8 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def debtor_document(params: CollectionCaseCreate) -> dict[str, Any]:
-    d = params.debtor
+def debtor_document(d: DebtorFields) -> dict[str, Any]:
+    """The debtor as stored; `country` defaults to the address's."""
     a = d.address
     return {
         "type": d.type,
@@ -87,7 +87,9 @@ def debtor_document(params: CollectionCaseCreate) -> dict[str, Any]:
         "contact_person": d.contact_person,
         "email": d.email,
         "phone": d.phone,
-        "address": {
+        "address": None
+        if a is None
+        else {
             "line1": a.line1,
             "line2": a.line2,
             "city": a.city,
@@ -95,7 +97,7 @@ def debtor_document(params: CollectionCaseCreate) -> dict[str, Any]:
             "postal_code": a.postal_code,
             "country": a.country,
         },
-        "country": d.country or a.country,
+        "country": d.country or (a.country if a else None),
     }
 
 
@@ -107,7 +109,7 @@ async def create_case(
     request_id: str | None = None,
 ) -> dict[str, Any]:
     """Insert a case, verified in the same transaction, and write its events."""
-    debtor = debtor_document(params)
+    debtor = debtor_document(params.debtor)
     verification = await verify(conn, debtor=debtor, amount=params.amount_to_recover)
     partner = verification.partner
     values = {

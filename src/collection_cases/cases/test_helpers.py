@@ -1,6 +1,8 @@
 """Test helpers: the partner's side of a case, for test-mode keys (live keys get a 404).
 
 The same service functions back the `collection-cases cases ...` operator commands in live mode.
+Changes made here are the partner's, not an API request of the creditor's: their events carry
+no `request` id.
 """
 
 from __future__ import annotations
@@ -58,7 +60,6 @@ async def helper_verify(request: Request, case_id: CaseId, access: TestHelperAcc
         principal=access.principal,
         case_id=case_id,
         strict=True,
-        request_id=request.state.request_id,
     )
     return await access.respond(case)
 
@@ -79,7 +80,6 @@ async def helper_request_details(
         principal=access.principal,
         case_id=case_id,
         requirements=list(dict.fromkeys(params.requirements)),
-        request_id=request.state.request_id,
     )
     return await access.respond(case)
 
@@ -103,7 +103,6 @@ async def helper_record_payment(
         amount=params.amount,
         payment_type=params.type,
         payment_date=params.payment_date or datetime.now(UTC).date(),
-        request_id=request.state.request_id,
     )
     return await access.respond(payment, status_code=201)
 
@@ -122,7 +121,6 @@ async def helper_close(request: Request, case_id: CaseId, access: TestHelperAcce
         principal=access.principal,
         case_id=case_id,
         close_code=params.close_code,
-        request_id=request.state.request_id,
     )
     return await access.respond(case)
 
@@ -146,7 +144,6 @@ async def helper_send_partner_message(
         sender="partner",
         message=params.message,
         attachments=params.attachments,
-        request_id=request.state.request_id,
     )
     return await access.respond(message, status_code=201)
 

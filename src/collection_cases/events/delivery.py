@@ -52,11 +52,16 @@ _CLAIM = """
     UPDATE webhook_deliveries d
     SET attempts = d.attempts + 1,
         next_attempt_at = now() + %(lease)s * interval '1 second'
-    FROM due, events ev, webhook_endpoints we
-    WHERE d.id = due.id AND ev.id = d.event_id AND we.id = d.endpoint_id
+    FROM due, events ev, webhook_endpoints we, accounts a
+    WHERE d.id = due.id AND ev.id = d.event_id AND we.id = d.endpoint_id AND a.id = d.account_id
     RETURNING d.id, d.attempts, d.created_at AS delivery_created, we.url, we.secret,
         we.status AS endpoint_status, ev.id AS event_id, ev.type, ev.is_test, ev.data,
-        ev.request_id, ev.idempotency_key, ev.created_at
+        ev.request_id, ev.idempotency_key, ev.created_at,
+        coalesce(we.api_version, a.api_version) AS api_version,
+        (SELECT count(*) FROM webhook_deliveries p
+         JOIN webhook_endpoints pw ON pw.id = p.endpoint_id
+         WHERE p.event_id = ev.id AND p.status = 'pending' AND pw.status = 'enabled'
+        ) AS pending_webhooks
 """
 _APPEND_LOG = (
     "CASE WHEN jsonb_array_length(attempt_log) >= %(keep)s THEN (attempt_log - 0) "
@@ -128,7 +133,8 @@ class DeliveryWorker:
         if job["endpoint_status"] != "enabled":
             entry["error"] = "endpoint disabled"
             return False, entry
-        body = orjson.dumps(render_event({**job, "id": job["event_id"]}))
+        # Rendered with the endpoint's version (else the account's), as the endpoint expects.
+        body = orjson.dumps(render_event({**job, "id": job["event_id"]}, job["api_version"]))
         try:
             response = await self.http.post(
                 job["url"],

@@ -72,7 +72,8 @@ class WebhookEndpoint(Base):
     status: Mapped[str] = mapped_column(String(10), server_default=text("'enabled'"))
     # Needed in clear to sign deliveries (HMAC); shown to the client only on create.
     secret: Mapped[str] = mapped_column(String(80))
-    api_version: Mapped[str] = mapped_column(String(20))
+    # NULL: follow the account's default version.
+    api_version: Mapped[str | None] = mapped_column(String(20))
     description: Mapped[str | None] = mapped_column(String(500))
     metadata_: Mapped[dict[str, str]] = mapped_column(
         "metadata", JSONB, server_default=text("'{}'::jsonb")
@@ -100,6 +101,8 @@ class WebhookDelivery(Base):
             "id",
             postgresql_where=text("status = 'pending'"),
         ),
+        # ...an event's deliveries (pending_webhooks, delivery_success)...
+        Index("ix_webhook_deliveries_event", "event_id"),
         # ...and clients list an endpoint's deliveries.
         Index(
             "ix_webhook_deliveries_endpoint",

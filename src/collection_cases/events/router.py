@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from collection_cases import versions
 from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
 from collection_cases.body import json_request, json_response, parse_json
-from collection_cases.errors import ValidationFailed
+from collection_cases.errors import InvalidRequestError, ValidationFailed
 from collection_cases.events import service as events
 from collection_cases.events import webhooks
 from collection_cases.events.types import expand
@@ -31,12 +32,16 @@ class EventData(BaseModel):
 
 
 class Event(BaseModel):
+    """The event object, as the current API version renders it."""
+
     id: str
     object: Literal["event"]
     type: str
+    api_version: str
     created: int
-    is_test: bool
     data: EventData
+    livemode: bool
+    pending_webhooks: int
     request: EventRequest
 
 
@@ -79,21 +84,50 @@ class WebhookDelivery(BaseModel):
     responses=error_responses(400, 403, 422),
 )
 async def list_events(
+    request: Request,
     access: ReadAccess,
     page: Annotated[ListParams, Depends(list_params)],
     type: Annotated[  # noqa: A002 - the documented parameter name
         str | None, Query(max_length=100, description="A type, or a family: collection_case.*")
     ] = None,
+    types: Annotated[
+        list[str] | None,
+        Query(alias="types[]", max_length=20, description="Several types (or families)"),
+    ] = None,
+    types_plain: Annotated[
+        list[str] | None, Query(alias="types", max_length=20, include_in_schema=False)
+    ] = None,
+    delivery_success: Annotated[
+        bool | None,
+        Query(
+            description="true: only events every webhook endpoint acknowledged; false: only "
+            "events with a delivery still pending or given up"
+        ),
+    ] = None,
 ) -> Response:
-    types = None
+    patterns = [*(types or []), *(types_plain or [])]
+    if type is not None and patterns:
+        raise InvalidRequestError("Give either type or types[], not both.", param="types")
     if type is not None:
-        types = expand(type)
-        if types is None:
-            raise ValidationFailed(f"Unknown event type: '{type[:100]}'.", param="type")
+        patterns = [type]
+    selected = None
+    if patterns:
+        selected = []
+        for pattern in patterns:
+            expanded = expand(pattern)
+            if expanded is None:
+                param = "type" if type is not None else "types"
+                raise ValidationFailed(f"Unknown event type: '{pattern[:100]}'.", param=param)
+            selected += expanded
     found = await events.list_events(
-        access.conn, principal=access.principal, params=page, types=types
+        access.conn,
+        principal=access.principal,
+        params=page,
+        types=selected,
+        delivery_success=delivery_success,
     )
-    return json_response(found.envelope(events.render, url="/v1/events"))
+    version = versions.of(request)
+    return json_response(found.envelope(lambda row: events.render(row, version), url="/v1/events"))
 
 
 @router.get(
@@ -102,9 +136,16 @@ async def list_events(
     summary="Retrieve an event",
     responses=error_responses(403, 404),
 )
-async def retrieve_event(event_id: Annotated[str, Path()], access: ReadAccess) -> Response:
+async def retrieve_event(
+    request: Request, event_id: Annotated[str, Path()], access: ReadAccess
+) -> Response:
     return json_response(
-        await events.get_event(access.conn, principal=access.principal, event_id=event_id)
+        await events.get_event(
+            access.conn,
+            principal=access.principal,
+            event_id=event_id,
+            version=versions.of(request),
+        )
     )
 
 
@@ -134,7 +175,12 @@ async def list_webhook_endpoints(
     access: ReadAccess, page: Annotated[ListParams, Depends(list_params)]
 ) -> Response:
     found = await webhooks.list_endpoints(access.conn, principal=access.principal, params=page)
-    return json_response(found.envelope(webhooks.render, url="/v1/webhook_endpoints"))
+    version = access.principal.api_version
+    return json_response(
+        found.envelope(
+            lambda row: webhooks.render(row, default_version=version), url="/v1/webhook_endpoints"
+        )
+    )
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from collection_cases import db, ids
+from collection_cases import db, ids, versions
 from collection_cases.accounts.service import Principal
 from collection_cases.errors import not_found
 from collection_cases.idempotency.service import current_key
@@ -29,8 +29,18 @@ _DELIVERIES_SQL = """
     WHERE {scope} AND status = 'enabled'
       AND (enabled_events ? '*' OR enabled_events ? %(type)s OR enabled_events ? %(family)s)
 """
-COLUMNS = "id, type, is_test, data, request_id, idempotency_key, created_at"
+# Enabled endpoints that have not yet acknowledged the event (failed deliveries gave up).
+PENDING_WEBHOOKS = """(
+    SELECT count(*) FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+    WHERE d.event_id = events.id AND d.status = 'pending' AND w.status = 'enabled'
+) AS pending_webhooks"""
+COLUMNS = f"id, type, is_test, data, request_id, idempotency_key, created_at, {PENDING_WEBHOOKS}"
 LISTING = Listing(source="events", columns=COLUMNS, kind="event", parse=id_parser("evt"))
+# delivery_success: whether every delivery of the event has been acknowledged.
+_UNDELIVERED = (
+    "EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id "
+    "AND d.status <> 'delivered')"
+)
 
 
 async def record(
@@ -41,17 +51,19 @@ async def record(
     *,
     previous_attributes: dict[str, Any] | None = None,
     request_id: str | None = None,
-    idempotency_key: str | None = None,
 ) -> str:
+    """Write an event and its webhook deliveries (the outbox), in the caller's transaction.
+
+    `request_id` is the API request that made the change; None when the partner's side made
+    it (test helpers, operator commands), and then the event names no request at all.
+    """
     event_id = encode("evt", new_uuid7())
-    if idempotency_key is None:
-        idempotency_key = current_key.get()
     args = {
         "id": event_id,
         "type": type_,
         "data": Jsonb({"object": obj, "previous_attributes": previous_attributes}),
         "request_id": request_id,
-        "idempotency_key": idempotency_key,
+        "idempotency_key": current_key.get() if request_id is not None else None,
     }
     await db.execute(conn, _INSERT_SQL, args, scope=principal.scope)
     await db.execute(
@@ -63,10 +75,10 @@ async def record(
     return event_id
 
 
-def render(m: dict[str, Any]) -> dict[str, Any]:
+def stored(m: dict[str, Any]) -> dict[str, Any]:
+    """An event row in the current shape, before any version renders it."""
     return {
         "id": m["id"],
-        "object": "event",
         "type": m["type"],
         "created": int(m["created_at"].timestamp()),
         "is_test": m["is_test"],
@@ -75,7 +87,13 @@ def render(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def get_event(conn: db.Connection, *, principal: Principal, event_id: str) -> dict[str, Any]:
+def render(m: dict[str, Any], version: str) -> dict[str, Any]:
+    return versions.render_event(stored(m), version, pending_webhooks=m["pending_webhooks"])
+
+
+async def get_event(
+    conn: db.Connection, *, principal: Principal, event_id: str, version: str
+) -> dict[str, Any]:
     row = None
     if ids.looks_like("evt", event_id):
         row = await db.fetch_one(
@@ -86,13 +104,20 @@ async def get_event(conn: db.Connection, *, principal: Principal, event_id: str)
         )
     if row is None:
         raise not_found("event", event_id)
-    return render(row)
+    return render(row, version)
 
 
 async def list_events(
-    conn: db.Connection, *, principal: Principal, params: ListParams, types: list[str] | None
+    conn: db.Connection,
+    *,
+    principal: Principal,
+    params: ListParams,
+    types: list[str] | None,
+    delivery_success: bool | None = None,
 ) -> Page:
     where = [] if types is None else ["type = ANY(%(types)s)"]
+    if delivery_success is not None:
+        where.append(f"NOT {_UNDELIVERED}" if delivery_success else _UNDELIVERED)
     return await paginate(
         conn, LISTING, params, scope=principal.scope, where=where, args={"types": types}
     )

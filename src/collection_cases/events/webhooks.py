@@ -16,8 +16,8 @@ from collection_cases.errors import ValidationFailed, not_found, printable
 from collection_cases.events.types import expand
 from collection_cases.pagination import Listing, ListParams, Page, id_parser, paginate
 from collection_cases.validation import Metadata, StrictModel, Text500, check_metadata
+from collection_cases.versions import ApiVersion
 
-API_VERSION = "2024-11-01"
 COLUMNS = "id, url, enabled_events, status, api_version, description, metadata, created_at"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 LISTING = Listing(
@@ -40,6 +40,9 @@ class WebhookEndpointCreate(StrictModel):
     url: StrictStr = Field(max_length=2048)
     enabled_events: list[StrictStr] = Field(max_length=50)
     description: Text500 | None = None
+    api_version: ApiVersion | None = Field(
+        default=None, description="Render this endpoint's events with this version"
+    )
     metadata: Metadata | None = None
 
     @field_validator("enabled_events")
@@ -53,6 +56,7 @@ class WebhookEndpointUpdate(StrictModel):
     enabled_events: list[StrictStr] | None = Field(default=None, max_length=50)
     status: Literal["enabled", "disabled"] | None = None
     description: Text500 | None = None
+    api_version: ApiVersion | None = None
     metadata: dict[str, Text500] | None = None
 
     @field_validator("enabled_events")
@@ -88,14 +92,16 @@ def check_url(url: str, *, is_test: bool) -> str:
     return url
 
 
-def render(m: dict[str, Any], *, secret: str | None = None) -> dict[str, Any]:
+def render(m: dict[str, Any], *, default_version: str, secret: str | None = None) -> dict[str, Any]:
+    """The endpoint; its api_version is its own, else the account's default (followed as
+    the account's default changes)."""
     obj = {
         "id": m["id"],
         "object": "webhook_endpoint",
         "url": m["url"],
         "enabled_events": m["enabled_events"],
         "status": m["status"],
-        "api_version": m["api_version"],
+        "api_version": m["api_version"] or default_version,
         "description": m["description"],
         "metadata": m["metadata"],
         "created": int(m["created_at"].timestamp()),
@@ -120,14 +126,14 @@ async def create_endpoint(
             "url": check_url(params.url, is_test=principal.is_test),
             "events": Jsonb(params.enabled_events),
             "secret": secret,
-            "api_version": API_VERSION,
+            "api_version": params.api_version,
             "description": params.description,
             "metadata": Jsonb(params.metadata or {}),
         },
         scope=principal.scope,
     )
     assert row is not None
-    return render(row, secret=secret)
+    return render(row, secret=secret, default_version=principal.api_version)
 
 
 async def _row(
@@ -150,7 +156,7 @@ async def _row(
 async def get_endpoint(
     conn: db.Connection, *, principal: Principal, endpoint_id: str
 ) -> dict[str, Any]:
-    return render(await _row(conn, principal, endpoint_id))
+    return render(await _row(conn, principal, endpoint_id), default_version=principal.api_version)
 
 
 async def update_endpoint(
@@ -164,13 +170,15 @@ async def update_endpoint(
         changes["enabled_events"] = Jsonb(params.enabled_events)
     if params.status is not None:
         changes["status"] = params.status
+    if params.api_version is not None:
+        changes["api_version"] = params.api_version
     if "description" in params.model_fields_set:
         changes["description"] = params.description or None
     if params.metadata is not None:
         merged = {**row["metadata"], **params.metadata}
         changes["metadata"] = Jsonb(check_metadata({k: v for k, v in merged.items() if v != ""}))
     if not changes:
-        return render(row)
+        return render(row, default_version=principal.api_version)
     sets = ", ".join(f"{k} = %({k})s" for k in changes)
     updated = await db.fetch_one(
         conn,
@@ -179,7 +187,7 @@ async def update_endpoint(
         scope=principal.scope,
     )
     assert updated is not None
-    return render(updated)
+    return render(updated, default_version=principal.api_version)
 
 
 async def delete_endpoint(

@@ -21,7 +21,6 @@ class CollectionPartner(Base):
     site: Mapped[str] = mapped_column(String(300))
     countries: Mapped[list[str]] = mapped_column(ARRAY(String(2)))
     debtor_types: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
-    specializations: Mapped[list[str]] = mapped_column(ARRAY(String(60)))
     success_rate: Mapped[Decimal] = mapped_column(Numeric(4, 3))
     avg_resolution_days: Mapped[int] = mapped_column(Integer)
     base_success_fee_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))

@@ -67,7 +67,6 @@ class PricingPreview(BaseModel):
 
 
 class CollectionCasePreview(BaseModel):
-    object: Literal["collection_case_preview"]
     is_eligible: bool
     ineligibility_reason: str | None
     partner_assignment: PartnerAssignment | None
@@ -153,4 +152,6 @@ async def retrieve_coverage(
 )
 async def preview_collection_case(request: Request, access: AnyKeyAccess) -> Response:
     params = await parse_json(request, PreviewParams)
-    return json_response(await previews.preview(access.conn, params))
+    return json_response(
+        await previews.preview(access.conn, params, base_url=str(request.base_url))
+    )

@@ -18,7 +18,6 @@ FIELDS = (
     "site",
     "countries",
     "debtor_types",
-    "specializations",
     "success_rate",
     "avg_resolution_days",
     "base_success_fee_pct",
@@ -26,16 +25,9 @@ FIELDS = (
     "max_amount",
 )
 PARTNER_COLUMNS = ", ".join((*FIELDS, "created_at"))
-API_FIELDS = (
-    "name",
-    "email",
-    "phone",
-    "site",
-    "countries",
-    "specializations",
-    "success_rate",
-    "avg_resolution_days",
-)
+API_FIELDS = ("name", "email", "phone", "site", "countries")
+# The partners page lists a partner's specializations as the debtor types it takes.
+DEBTOR_TYPES = ("private", "company")
 # Best partners first (the order verification picks them in).
 LISTING = Listing(
     source="collection_partners",
@@ -92,7 +84,9 @@ def render(row: db.Row) -> dict[str, Any]:
     obj: dict[str, Any] = {"id": row["id"], "object": "collection_partner"}
     for field in API_FIELDS:
         obj[field] = row[field]
+    obj["specializations"] = [t for t in DEBTOR_TYPES if t in row["debtor_types"]]
     obj["success_rate"] = float(row["success_rate"])
+    obj["avg_resolution_days"] = row["avg_resolution_days"]
     return obj
 
 
@@ -131,10 +125,12 @@ async def registry(conn: db.Connection, country: str) -> list[db.Row]:
 def coverage_for(country: str, partners: list[db.Row]) -> dict[str, Any]:
     """Coverage of one country, derived from the partners that cover it."""
     record = pycountry.countries.get(alpha_2=country)
-    types = sorted({t for p in partners for t in p["debtor_types"]})
+    covered = {t for p in partners for t in p["debtor_types"]}
+    types = [t for t in DEBTOR_TYPES if t in covered]
+    # available: both debtor types can be placed; limited: only one of them.
     if not partners:
         status = "unavailable"
-    elif len(partners) >= 2 and types == ["company", "private"]:
+    elif len(types) == len(DEBTOR_TYPES):
         status = "available"
     else:
         status = "limited"

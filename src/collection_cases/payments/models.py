@@ -64,3 +64,26 @@ class DebtPayment(Base):
     net_amount: Mapped[int] = mapped_column(BigInteger)
     payout: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Payout(Base):
+    """The remittance of one debt payment's net amount to the creditor (`po_` id).
+
+    Written in the payment's transaction; the debt payment names it in `payout`. The API
+    documents no payouts endpoint, so none is served.
+    """
+
+    __tablename__ = "payouts"
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount_not_negative"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    debt_payment_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("debt_payments.id", ondelete="CASCADE"), unique=True
+    )
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

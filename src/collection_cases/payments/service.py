@@ -24,10 +24,14 @@ LISTING = Listing(
 )
 _INSERT = f"""
     INSERT INTO debt_payments (id, account_id, is_test, case_id, amount, currency, type,
-        payment_date, fee_pct, fee_amount, net_amount)
+        payment_date, fee_pct, fee_amount, net_amount, payout)
     VALUES (%(id)s, %(account_id)s, %(is_test)s, %(case_id)s, %(amount)s, %(currency)s,
-        %(type)s, %(payment_date)s, %(fee_pct)s, %(fee_amount)s, %(net_amount)s)
+        %(type)s, %(payment_date)s, %(fee_pct)s, %(fee_amount)s, %(net_amount)s, %(payout)s)
     RETURNING {COLUMNS}
+"""
+_INSERT_PAYOUT = """
+    INSERT INTO payouts (id, account_id, is_test, debt_payment_id, amount, currency)
+    VALUES (%(payout)s, %(account_id)s, %(is_test)s, %(id)s, %(net_amount)s, %(currency)s)
 """
 
 
@@ -68,23 +72,22 @@ async def record_payment(
     remainder = row["remainder"] - amount
     fee_pct = row["success_fee_pct"] or Decimal(0)
     fee = fee_amount(amount, fee_pct)
-    inserted = await db.fetch_one(
-        conn,
-        _INSERT,
-        {
-            "id": ids.random_id("dp"),
-            "case_id": row["id"],
-            "amount": amount,
-            "currency": row["currency"],
-            "type": "full_payment" if remainder == 0 else payment_type,
-            "payment_date": payment_date,
-            "fee_pct": fee_pct,
-            "fee_amount": fee,
-            "net_amount": amount - fee,
-        },
-        scope=principal.scope,
-    )
+    values = {
+        "id": ids.random_id("dp"),
+        "payout": ids.random_id("po"),
+        "case_id": row["id"],
+        "amount": amount,
+        "currency": row["currency"],
+        "type": "full_payment" if remainder == 0 else payment_type,
+        "payment_date": payment_date,
+        "fee_pct": fee_pct,
+        "fee_amount": fee,
+        "net_amount": amount - fee,
+    }
+    inserted = await db.fetch_one(conn, _INSERT, values, scope=principal.scope)
     assert inserted is not None
+    # The net amount goes on to the creditor: its payout is recorded with the payment.
+    await db.execute(conn, _INSERT_PAYOUT, values, scope=principal.scope)
     payment = render(inserted)
     await events.record(conn, principal, "debt_payment.created", payment, request_id=request_id)
     changes: dict[str, Any] = {"remainder": remainder}
