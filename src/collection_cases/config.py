@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_ACCOUNT = "demo"
@@ -52,8 +53,22 @@ class Settings(BaseSettings):
     run_worker: bool = True
     webhook_timeout_seconds: float = 10.0
     webhook_lease_seconds: float = 60.0
+    # Webhooks reach only public addresses. Extra ranges an operator allows, comma separated
+    # CIDRs ("10.20.0.0/16,fd12::/48"); cloud metadata addresses stay refused whatever is here.
+    egress_allow_cidrs: str = ""
+    # Test-mode endpoints may also reach loopback (a developer's local receiver). Turn off on
+    # a shared deployment: there loopback is the server's, not the developer's.
+    egress_test_mode_loopback: bool = True
     # Set by `serve` when it started the embedded database: demo key is ensured then.
     embedded: bool = False
+
+    @field_validator("egress_allow_cidrs")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                ipaddress.ip_network(item.strip(), strict=False)  # ValueError names the item
+        return value
 
 
 @lru_cache

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from collection_cases import egress
 from collection_cases.events.service import render as render_event
 
 log = logging.getLogger("collection_cases.webhooks")
@@ -69,7 +71,7 @@ _RETRY = f"""
     UPDATE webhook_deliveries SET
         status = CASE WHEN %(give_up)s OR created_at < now() - %(max_age)s * interval '1 second'
                       THEN 'failed' ELSE 'pending' END,
-        next_attempt_at = now() + %(delay)s * interval '1 second',
+        next_attempt_at = to_timestamp(%(started)s) + %(delay)s * interval '1 second',
         attempt_log = {_APPEND_LOG}
     WHERE id = %(id)s AND attempts = %(attempts)s AND status = 'pending'
 """
@@ -100,14 +102,23 @@ class DeliveryWorker:
         poll: float = 1.0,
         max_age: float = GIVE_UP_AFTER,
         retry_delay: Callable[[int], float] = backoff,
+        policy: egress.EgressPolicy | None = None,
+        resolver: egress.Resolver = egress.system_resolver,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.retry_delay = retry_delay
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.batch, self.lease, self.timeout, self.poll = batch, lease, timeout, poll
         self.max_age = max_age
+        # Every connection goes through the egress policy, to the address it checked.
+        transport = egress.EgressTransport(
+            policy or egress.default_policy(), resolver=resolver, verify=verify
+        )
         self.http = httpx.AsyncClient(
+            transport=transport,
             timeout=timeout,
             follow_redirects=False,
+            trust_env=False,
             headers={"User-Agent": "collection-cases-webhooks/1"},
         )
 
@@ -121,13 +132,16 @@ class DeliveryWorker:
             await cur.execute(_CLAIM, {"batch": self.batch, "lease": self.lease})
             return await cur.fetchall()
 
-    async def _send(self, job: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    async def _send(self, job: dict[str, Any]) -> tuple[bool, dict[str, Any], str | None]:
+        """POST one delivery: (ok, the attempt as stored, detail for the server log only)."""
         started = time.monotonic()
         entry: dict[str, Any] = {"at": int(time.time()), "attempt": job["attempts"]}
         if job["endpoint_status"] != "enabled":
-            entry["error"] = "endpoint disabled"
-            return False, entry
+            entry["outcome"] = "endpoint_disabled"
+            return False, entry, None
         body = orjson.dumps(render_event({**job, "id": job["event_id"]}))
+        detail = None
+        ok = False
         try:
             response = await self.http.post(
                 job["url"],
@@ -136,14 +150,19 @@ class DeliveryWorker:
                     "Content-Type": "application/json",
                     SIGNATURE_HEADER: sign(job["secret"], body),
                 },
+                extensions={egress.TEST_MODE: bool(job["is_test"])},
             )
-            entry["status_code"] = response.status_code
             ok = 200 <= response.status_code < 300
+            entry["outcome"] = "delivered" if ok else "http_error"
+            entry["status_code"] = response.status_code
+            entry["duration_ms"] = round((time.monotonic() - started) * 1000)
+        except egress.DestinationBlocked as exc:
+            entry["outcome"] = "blocked_destination"
+            detail = str(exc)
         except httpx.HTTPError as exc:
-            entry["error"] = type(exc).__name__
-            ok = False
-        entry["duration_ms"] = round((time.monotonic() - started) * 1000)
-        return ok, entry
+            entry["outcome"] = "no_response"
+            detail = type(exc).__name__
+        return ok, entry, detail
 
     async def _record(self, job: dict[str, Any], ok: bool, entry: dict[str, Any]) -> None:
         args = {
@@ -157,13 +176,16 @@ class DeliveryWorker:
             if ok:
                 await conn.execute(_DELIVERED, args)
             else:
+                # The next attempt counts from this one's start, so it does not tell how long
+                # the failure took (a timeout from a refused connection).
                 await conn.execute(
                     _RETRY,
                     {
                         **args,
+                        "started": entry.get("at", time.time()),
                         "delay": self.retry_delay(job["attempts"]),
                         "max_age": self.max_age,
-                        "give_up": entry.get("error") == "endpoint disabled",
+                        "give_up": entry.get("outcome") == "endpoint_disabled",
                     },
                 )
 
@@ -172,14 +194,12 @@ class DeliveryWorker:
         jobs = await self.claim()
 
         async def one(job: dict[str, Any]) -> None:
-            ok, entry = await self._send(job)
+            ok, entry, detail = await self._send(job)
             await self._record(job, ok, entry)
-            log.info(
-                "webhook delivery",
-                extra={
-                    "fields": {"delivery": job["id"], "event": job["event_id"], "ok": ok, **entry}
-                },
-            )
+            fields = {"delivery": job["id"], "event": job["event_id"], "ok": ok, **entry}
+            if detail:
+                fields["detail"] = detail  # operators only: never in the tenant's attempt log
+            log.info("webhook delivery", extra={"fields": fields})
 
         await asyncio.gather(*(one(job) for job in jobs))
         return len(jobs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
@@ -13,6 +13,7 @@ from collection_cases.body import json_request, json_response, list_envelope, pa
 from collection_cases.errors import ValidationFailed
 from collection_cases.events import service as events
 from collection_cases.events import webhooks
+from collection_cases.events.attempts import Outcome
 from collection_cases.events.types import expand
 from collection_cases.openapi_docs import error_responses
 from collection_cases.pagination import ListParams, list_params
@@ -73,6 +74,14 @@ class DeletedWebhookEndpoint(BaseModel):
     deleted: bool
 
 
+class WebhookAttempt(BaseModel):
+    at: int | None
+    attempt: int | None
+    outcome: Outcome
+    status_code: int | None = Field(description="The receiver's status (answered outcomes)")
+    duration_ms: int | None = Field(description="Time to the receiver's answer")
+
+
 class WebhookDelivery(BaseModel):
     id: str
     object: Literal["webhook_delivery"]
@@ -80,7 +89,7 @@ class WebhookDelivery(BaseModel):
     webhook_endpoint: str
     status: Literal["pending", "delivered", "failed"]
     attempts: int
-    attempt_log: list[dict[str, Any]]
+    attempt_log: list[WebhookAttempt]
     next_attempt: int | None
     delivered: int | None
     created: int

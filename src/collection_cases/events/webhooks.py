@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from psycopg import AsyncConnection as PgConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import Field, StrictStr, field_validator
 
-from collection_cases import ids
+from collection_cases import egress, ids
 from collection_cases.accounts.service import Principal
 from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import ValidationFailed, not_found, printable
+from collection_cases.events import attempts
 from collection_cases.events.types import expand
 from collection_cases.pagination import ListParams, cursor_bounds, fetch_page, id_parser
 from collection_cases.validation import Metadata, StrictModel, Text500, check_metadata
 
 API_VERSION = "2024-11-01"
 COLUMNS = "id, url, enabled_events, status, api_version, description, metadata, created_at"
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 def _events(value: list[str]) -> list[str]:
@@ -62,29 +60,12 @@ class WebhookEndpointUpdate(StrictModel):
 
 
 def check_url(url: str, *, is_test: bool) -> str:
-    """Live endpoints must be HTTPS; test mode also accepts http://localhost for development."""
+    """Live endpoints must be HTTPS to a public address; test mode also accepts loopback
+    (http://localhost for development). Judged without DNS: delivery checks the rest."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        host, parts = "", None  # type: ignore[assignment]
-    if parts is None or parts.scheme not in ("https", "http") or not host or parts.username:
-        raise ValidationFailed("url must be an absolute https:// URL.", param="url")
-    if parts.scheme == "http" and not (is_test and host in LOCAL_HOSTS):
-        raise ValidationFailed(
-            "url must use https (test mode also accepts http://localhost and 127.0.0.1).",
-            param="url",
-        )
-    if not is_test:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if address is not None and (
-            address.is_private or address.is_loopback or address.is_link_local
-        ):
-            raise ValidationFailed("url must not point at a private address.", param="url")
+        egress.default_policy().check_url(url, is_test=is_test)
+    except egress.Refused as exc:
+        raise ValidationFailed(f"url {exc}.", param="url") from None
     return url
 
 
@@ -227,7 +208,7 @@ def render_delivery(m: dict[str, Any]) -> dict[str, Any]:
         "webhook_endpoint": m["endpoint_id"],
         "status": m["status"],
         "attempts": m["attempts"],
-        "attempt_log": m["attempt_log"],
+        "attempt_log": [attempts.public(a) for a in m["attempt_log"]],
         "next_attempt": int(m["next_attempt_at"].timestamp()) if m["status"] == "pending" else None,
         "delivered": int(m["delivered_at"].timestamp()) if m["delivered_at"] else None,
         "created": int(m["created_at"].timestamp()),
