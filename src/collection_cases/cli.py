@@ -1,4 +1,4 @@
-"""The `collection-cases` command: serve, db, keys, partners."""
+"""The `collection-cases` command: serve, worker, db, secrets, keys, partners, cases."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from collection_cases import embedded, migrate
+from collection_cases import embedded, migrate, secret_key
 from collection_cases.config import DEMO_ACCOUNT, DEMO_KEY, Settings, get_settings
 
 T = TypeVar("T")
@@ -23,6 +23,11 @@ T = TypeVar("T")
 def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def resolve_database(settings: Settings) -> tuple[str, bool]:
@@ -50,10 +55,36 @@ def run_in_transaction(url: str, fn: Callable[[AsyncConnection], Awaitable[T]]) 
 
 
 def _prepared_database(args: argparse.Namespace) -> str:
-    settings = _settings(args)
+    settings = _embedded_secret_key(_settings(args), announce=_err)
     url, _ = resolve_database(settings)
     migrate.upgrade(url)
     return url
+
+
+def _embedded_secret_key(settings: Settings, *, announce: Callable[[str], None]) -> Settings:
+    """On the embedded default with no key configured, the data dir's key file (generated on
+    first start, and said so), for this process and the ones it starts. The settings to use."""
+    configured = settings.secret_key is not None and settings.secret_key.get_secret_value()
+    if configured or settings.secret_key_file or settings.database_url is not None:
+        return settings
+    path, created = secret_key.ensure_file(settings.data_dir)
+    os.environ["COLLECTION_CASES_SECRET_KEY_FILE"] = str(path)
+    get_settings.cache_clear()
+    if created:
+        announce(
+            f"Generated a secret key into {path}: it encrypts webhook secrets at rest. Keep it "
+            "private and back it up with the data dir (without it those secrets are lost)."
+        )
+    return get_settings()
+
+
+def _require_secret_key(settings: Settings) -> bool:
+    try:
+        secret_key.keyring(settings)
+    except secret_key.SecretKeyMissing as exc:
+        _err(f"collection-cases: {exc}")
+        return False
+    return True
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -83,6 +114,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ[f"COLLECTION_CASES_{env}"] = str(value)
     settings = _settings(args)
     logs.configure(settings.log_level)
+    settings = _embedded_secret_key(settings, announce=_out)
+    if not _require_secret_key(settings):
+        return 2
     url, is_embedded = resolve_database(settings)
     # Worker processes inherit the environment: they find the same database, never start one.
     os.environ["DATABASE_URL"] = url
@@ -130,15 +164,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from collection_cases.db import configure_json, create_engine
     from collection_cases.events.delivery import DeliveryWorker
 
-    settings = _settings(args)
+    settings = _embedded_secret_key(_settings(args), announce=_err)
     logs.configure(settings.log_level)
+    if not _require_secret_key(settings):
+        return 2
     url = _prepared_database(args)
     configure_json()
 
     async def main() -> None:
         engine = create_engine(settings, url=url)
         worker = DeliveryWorker(
-            engine, timeout=settings.webhook_timeout_seconds, lease=settings.webhook_lease_seconds
+            engine,
+            timeout=settings.webhook_timeout_seconds,
+            lease=settings.webhook_lease_seconds,
+            keys=secret_key.keyring(settings),
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -161,6 +200,48 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     url = _prepared_database(args)
     _out(f"database at revision {migrate.current_revision(url)}")
+    return 0
+
+
+# secrets -------------------------------------------------------------------------------------
+
+
+def cmd_secrets_generate_key(args: argparse.Namespace) -> int:
+    _out(secret_key.generate())
+    return 0
+
+
+def cmd_secrets_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt every webhook secret with the current key (old keys must still be listed)."""
+    from collection_cases.events import sealing
+
+    settings = _embedded_secret_key(_settings(args), announce=_err)
+    if not _require_secret_key(settings):
+        return 2
+    keys = secret_key.keyring(settings)
+    url = _prepared_database(args)
+
+    class Unreadable(Exception):
+        pass
+
+    async def rotate(conn: AsyncConnection) -> sealing.Rotation:
+        result = await sealing.rotate(conn, keys)
+        if result.unreadable:
+            raise Unreadable(result)  # roll back: all or nothing
+        return result
+
+    try:
+        result = run_in_transaction(url, rotate)
+    except Unreadable as exc:
+        failed: sealing.Rotation = exc.args[0]
+        shown = ", ".join(failed.unreadable[:10])
+        _err(
+            f"collection-cases: {len(failed.unreadable)} webhook secret(s) cannot be decrypted "
+            f"with the configured keys ({shown}); add the key they were sealed with to "
+            "COLLECTION_CASES_SECRET_KEYS_OLD and run this again. Nothing was changed."
+        )
+        return 1
+    _out(f"re-encrypted {result.resealed} of {result.total} webhook secrets with the current key")
     return 0
 
 
@@ -381,6 +462,18 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_db_upgrade
     )
 
+    secrets_cmd = sub.add_parser("secrets", help="the server's secret key").add_subparsers(
+        dest="secrets", required=True
+    )
+    secrets_cmd.add_parser(
+        "generate-key", help="print a new key for COLLECTION_CASES_SECRET_KEY"
+    ).set_defaults(func=cmd_secrets_generate_key)
+    secrets_cmd.add_parser(
+        "rotate",
+        parents=[common],
+        help="re-encrypt every webhook secret with the current key",
+    ).set_defaults(func=cmd_secrets_rotate)
+
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)
     create = keys.add_parser("create", parents=[common], help="create a key (shown once)")
     create.add_argument("--account", required=True)
@@ -460,7 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except secret_key.SecretKeyMissing as exc:  # e.g. a migration with secrets to seal
+        _err(f"collection-cases: {exc}")
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_ACCOUNT = "demo"
@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # Test-mode endpoints may also reach loopback (a developer's local receiver). Turn off on
     # a shared deployment: there loopback is the server's, not the developer's.
     egress_test_mode_loopback: bool = True
+    # The server's secret key (seals webhook secrets at rest; see secret_key.py), or a file
+    # holding it. Unset on the embedded default: <data_dir>/secret_key, generated on first
+    # start. Required with an external DATABASE_URL. Old keys, comma separated, still decrypt.
+    secret_key: SecretStr | None = None
+    secret_key_file: str | None = None
+    secret_keys_old: SecretStr = SecretStr("")
     # Set by `serve` when it started the embedded database: demo key is ensured then.
     embedded: bool = False
 

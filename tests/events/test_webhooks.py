@@ -24,6 +24,14 @@ async def endpoint(client, account, url, events=("*",), key=None):  # type: igno
     return r.json()
 
 
+async def forget(client, account, *endpoints):  # type: ignore[no-untyped-def]
+    """Delete endpoints (and so their pending deliveries): workers claim from every account,
+    so a test must not leave deliveries due for the next one's worker."""
+    for we in endpoints:
+        for key in (account.sk_test, account.sk_live):  # whichever mode it lives in
+            await client.delete(f"{EP}/{we['id']}", headers=auth(key))
+
+
 def worker(engine, **kw):  # type: ignore[no-untyped-def]
     kw.setdefault("retry_delay", lambda attempt: 0.05)
     kw.setdefault("timeout", 2.0)
@@ -323,6 +331,7 @@ class TestEgress:
                 "status_code": None,
                 "duration_ms": None,
             }
+        await forget(client, account, we)
 
     @pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "10.0.0.7"])
     async def test_test_mode_never_reaches_metadata_or_private(
@@ -333,6 +342,7 @@ class TestEgress:
         await worker(engine, resolver=StubResolver({"hooks.example.com": [address]})).run_once()
         [_, d] = await deliveries(client, account, we)
         assert [a["outcome"] for a in d["attempt_log"]] == ["blocked_destination"]
+        await forget(client, account, we)
 
     async def test_stored_url_is_judged_again_at_delivery(self, client, account, engine, receiver):
         """A live endpoint saved before these rules (pointing at loopback) is not delivered to."""
@@ -348,6 +358,7 @@ class TestEgress:
         assert receiver.hits == 0
         [_, d] = await deliveries(client, account, we, account.sk_live)
         assert [a["outcome"] for a in d["attempt_log"]] == ["blocked_destination"]
+        await forget(client, account, we)
 
     async def test_old_attempt_entries_show_no_network_detail(self, client, account, engine):
         we = await endpoint(client, account, "https://hooks.example.com/h")

@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from collection_cases import egress
+from collection_cases import egress, secret_key
 from collection_cases.events.service import render as render_event
 
 log = logging.getLogger("collection_cases.webhooks")
@@ -54,7 +54,8 @@ _CLAIM = """
         next_attempt_at = now() + %(lease)s * interval '1 second'
     FROM due, events ev, webhook_endpoints we
     WHERE d.id = due.id AND ev.id = d.event_id AND we.id = d.endpoint_id
-    RETURNING d.id, d.attempts, d.created_at AS delivery_created, we.url, we.secret,
+    RETURNING d.id, d.attempts, d.created_at AS delivery_created, we.url,
+        we.id AS endpoint_id, we.secret_encrypted,
         we.status AS endpoint_status, ev.id AS event_id, ev.type, ev.is_test, ev.data,
         ev.request_id, ev.idempotency_key, ev.created_at
 """
@@ -105,7 +106,9 @@ class DeliveryWorker:
         policy: egress.EgressPolicy | None = None,
         resolver: egress.Resolver = egress.system_resolver,
         verify: ssl.SSLContext | bool = True,
+        keys: secret_key.Keyring | None = None,
     ) -> None:
+        self.keys = keys or secret_key.keyring()
         self.retry_delay = retry_delay
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.batch, self.lease, self.timeout, self.poll = batch, lease, timeout, poll
@@ -139,6 +142,20 @@ class DeliveryWorker:
         if job["endpoint_status"] != "enabled":
             entry["outcome"] = "endpoint_disabled"
             return False, entry, None
+        try:
+            secret = self.keys.unseal(
+                job["secret_encrypted"],
+                context=secret_key.webhook_secret_context(job["endpoint_id"]),
+            )
+        except secret_key.CannotUnseal as exc:
+            # An operator problem (key removed from COLLECTION_CASES_SECRET_KEYS_OLD too
+            # soon?): retried, so restoring the key resumes delivery.
+            log.error(
+                "webhook secret cannot be decrypted",
+                extra={"fields": {"endpoint": job["endpoint_id"], "error": str(exc)}},
+            )
+            entry["outcome"] = "internal_error"
+            return False, entry, str(exc)
         body = orjson.dumps(render_event({**job, "id": job["event_id"]}))
         detail = None
         ok = False
@@ -148,7 +165,7 @@ class DeliveryWorker:
                 content=body,
                 headers={
                     "Content-Type": "application/json",
-                    SIGNATURE_HEADER: sign(job["secret"], body),
+                    SIGNATURE_HEADER: sign(secret, body),
                 },
                 extensions={egress.TEST_MODE: bool(job["is_test"])},
             )

@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import Field, StrictStr, field_validator
 
-from collection_cases import egress, ids
+from collection_cases import egress, ids, secret_key
 from collection_cases.accounts.service import Principal
 from collection_cases.db import SCOPE, fetch_one
 from collection_cases.errors import ValidationFailed, not_found, printable
@@ -90,18 +90,23 @@ async def create_endpoint(
     conn: PgConnection, *, principal: Principal, params: WebhookEndpointCreate
 ) -> dict[str, Any]:
     secret = "whsec_" + secrets.token_urlsafe(32)
+    endpoint_id = ids.random_id("we")
+    # Stored sealed (server secret key, bound to this row); the clear secret is answered once.
+    sealed = secret_key.keyring().seal(
+        secret, context=secret_key.webhook_secret_context(endpoint_id)
+    )
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"INSERT INTO webhook_endpoints (id, account_id, is_test, url, enabled_events, secret, "
-        f"api_version, description, metadata) VALUES (%(id)s, %(account_id)s, %(is_test)s, "
-        f"%(url)s, %(events)s, %(secret)s, %(api_version)s, %(description)s, %(metadata)s) "
-        f"RETURNING {COLUMNS}",
+        f"INSERT INTO webhook_endpoints (id, account_id, is_test, url, enabled_events, "
+        f"secret_encrypted, api_version, description, metadata) VALUES (%(id)s, "
+        f"%(account_id)s, %(is_test)s, %(url)s, %(events)s, %(secret)s, %(api_version)s, "
+        f"%(description)s, %(metadata)s) RETURNING {COLUMNS}",
         {
-            "id": ids.random_id("we"),
+            "id": endpoint_id,
             **principal.scope,
             "url": check_url(params.url, is_test=principal.is_test),
             "events": Jsonb(params.enabled_events),
-            "secret": secret,
+            "secret": sealed,
             "api_version": API_VERSION,
             "description": params.description,
             "metadata": Jsonb(params.metadata or {}),
