@@ -45,6 +45,7 @@ from collection_cases.openapi_docs import ErrorResponse
 from collection_cases.partners.router import router as partners_router
 from collection_cases.payments.router import router as payments_router
 from collection_cases.ratelimit import Grants, make_limiter
+from collection_cases.request_body import BodyGuard
 
 log = logging.getLogger("collection_cases")
 
@@ -289,6 +290,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.include_router(test_helpers_router)
     app.include_router(events_router)
     app.add_middleware(RequestContextMiddleware, max_json_body_bytes=settings.max_json_body_bytes)
+    # Outermost: sees every answer, including the 413s the middleware above gives.
+    app.add_middleware(
+        BodyGuard,
+        body_timeout=settings.request_body_timeout_seconds,
+        max_drain_bytes=settings.max_drain_bytes,
+    )
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
     return app
 

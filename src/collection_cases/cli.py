@@ -129,6 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             await accounts.ensure_key(conn, account_name=DEMO_ACCOUNT, raw=DEMO_KEY)
 
         run_in_transaction(url, demo)
+    _raise_open_files_limit(settings.max_connections + 256)
     base = f"http://{settings.host}:{settings.port}"
     _out(f"Collection Cases API listening on {base}  (docs: {base}/docs)")
     if is_embedded:
@@ -146,12 +147,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         loop="uvloop" if sys.platform != "win32" else "auto",
-        http="httptools",
+        # uvicorn's httptools protocol plus a request-head deadline and a connection cap.
+        http="collection_cases.http_server:GuardedHttpToolsProtocol",
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
     )
     return 0
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Let the process hold its connection cap plus its own files (the soft limit is often
+    1024), as far as the hard limit allows."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
 
 
 def _exit_normally(signum: int, frame: object) -> None:

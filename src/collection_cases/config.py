@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     )
     # Largest JSON request body accepted (uploads have their own limit).
     max_json_body_bytes: int = 1_048_576
+    # Slow and abrupt clients (http_server.py, request_body.py). The request line and headers
+    # must arrive within this many seconds of the connection (or of the next request's first
+    # byte); a connection that sends nothing is closed at the same deadline.
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # While a body is read, the longest wait for its next chunk (408 and close).
+    request_body_timeout_seconds: float = Field(default=15.0, gt=0)
+    # An idle kept-alive connection is closed after this many seconds (uvicorn's own timer).
+    keep_alive_timeout_seconds: int = Field(default=5, gt=0)
+    # Open connections per process; a request on a connection beyond answers 503.
+    max_connections: int = Field(default=1000, gt=0)
+    # A body the server answered early (413, 401...) is read and discarded up to this many
+    # bytes before the connection is closed, so the client reads the answer, not a reset.
+    max_drain_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # Where case files go: unset = a folder under data_dir; file:///path; s3://bucket/prefix
     # (credentials, region and endpoint from the standard AWS_* settings).
     file_store_url: str | None = Field(
