@@ -264,6 +264,22 @@ class TestAbrupt413:
         assert headers["connection"] == "close"
         assert json.loads(body)["error"]["code"] == "payload_too_large"
 
+    def test_expect_continue_gets_the_413_instead_and_no_wait(self, server):
+        """curl sends `Expect: 100-continue` for big bodies: it gets the 413 instead of the
+        100, sends nothing, and the connection closes at once."""
+        _, port, key = server
+        sock = connect(port)
+        sock.sendall(
+            b"POST /v1/collection_cases HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer " + key.encode() + b"\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2097152\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        started = time.monotonic()
+        status, headers, _ = split(read_until_closed(sock))
+        assert status == "HTTP/1.1 413 Request Entity Too Large"
+        assert time.monotonic() - started < BODY_TIMEOUT - 0.5
+
     def test_body_beyond_the_drain_bound_is_not_waited_for(self, server):
         """A client that announces 10 GiB gets its 413 at once and the connection is closed:
         the server never reads gigabytes it will throw away."""

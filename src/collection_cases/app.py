@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from collection_cases import __version__, secret_key
+from collection_cases import __version__, egress, secret_key
 from collection_cases.accounts.service import KeyCache
 from collection_cases.body import REQUEST_MODELS, json_response
 from collection_cases.cases.router import router as cases_router
@@ -252,6 +252,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 timeout=settings.webhook_timeout_seconds,
                 lease=settings.webhook_lease_seconds,
                 keys=secret_key.keyring(settings),
+                policy=egress.EgressPolicy.from_settings(settings),
             )
             worker_task = asyncio.create_task(worker.run_forever(stop))
         try:

@@ -176,7 +176,7 @@ def _exit_normally(signum: int, frame: object) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Deliver webhooks until SIGTERM/SIGINT; run as many as you like, anywhere."""
-    from collection_cases import logs
+    from collection_cases import egress, logs
     from collection_cases.db import configure_json, create_engine
     from collection_cases.events.delivery import DeliveryWorker
 
@@ -194,6 +194,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             timeout=settings.webhook_timeout_seconds,
             lease=settings.webhook_lease_seconds,
             keys=secret_key.keyring(settings),
+            policy=egress.EgressPolicy.from_settings(settings),
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

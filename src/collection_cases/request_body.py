@@ -30,14 +30,15 @@ LINGER_SECONDS = 30.0  # at most this long spent draining a body nobody will rea
 class _Body:
     expected: bool  # the request declares a body
     declared: int | None  # its Content-Length, if any
+    expect_continue: bool  # the client waits for "100 Continue" before sending it
     seen: int = 0
     done: bool = False  # the last chunk (or a disconnect) has been received
     timed_out: bool = False  # the client stalled mid-body
 
 
-def _declared_body(scope: Scope) -> tuple[bool, int | None]:
+def _declared_body(scope: Scope) -> tuple[bool, int | None, bool]:
     length: int | None = None
-    chunked = False
+    chunked = expect = False
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -46,7 +47,9 @@ def _declared_body(scope: Scope) -> tuple[bool, int | None]:
                 length = None
         elif name == b"transfer-encoding":
             chunked = True
-    return chunked or bool(length), length
+        elif name == b"expect":
+            expect = value.lower() == b"100-continue"
+    return chunked or bool(length), length, expect
 
 
 class BodyGuard:
@@ -109,6 +112,8 @@ class BodyGuard:
         """Read and discard the rest of the body, within the bounds; then the close is clean."""
         if body.done or body.timed_out:
             return
+        if body.expect_continue and body.seen == 0:
+            return  # it got the answer instead of "100 Continue": no body is coming
         if body.declared is not None and body.declared - body.seen > self.max_drain_bytes:
             return  # too much to wait for: close now (the client may see a reset)
         budget = self.max_drain_bytes
