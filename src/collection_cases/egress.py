@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -279,6 +280,9 @@ def parse_target(url: str) -> Target:
         parsed = httpx.URL(url)
         port = parsed.port
     except (httpx.InvalidURL, ValueError):
+        host = urlsplit(url).hostname or ""
+        if host and _NUMERIC_LABEL.match(host.rsplit(".", 1)[-1]):  # e.g. octal, refused by httpx
+            raise Refused("must have a valid host name or IP address") from None
         raise Refused("must be an absolute https:// URL") from None
     if parsed.scheme not in ("https", "http") or not parsed.raw_host:
         raise Refused("must be an absolute https:// URL")
