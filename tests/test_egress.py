@@ -65,6 +65,8 @@ def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, ssl.SSLContext]]:
     server_context.sni_callback = on_sni  # type: ignore[assignment]
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keeps connections open: a client could reuse them
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             body = f"sni={seen.get('sni')} host={self.headers.get('Host')}".encode()
@@ -351,20 +353,25 @@ class TestTransport:
         """A name only the stub resolver knows reaches the HTTPS receiver on 127.0.0.1: the
         connection went to the address the policy checked (looked up once, never again by the
         HTTP client); the handshake sent SNI for the name and the certificate, issued for the
-        name only, verified; the Host header is the name. A name the certificate does not
-        cover fails; in live mode the same name is refused before connecting."""
+        name only, verified; the Host header is the name. Another name on the same address,
+        which the certificate does not cover, fails, even right after (no connection verified
+        for one name carries another's requests); in live mode the name is refused."""
         port, context = tls_receiver
         resolver = StubResolver(
             {"hooks.tls.example": ["127.0.0.1"], "other.tls.example": ["127.0.0.1"]}
         )
         transport = EgressTransport(POLICY, resolver=resolver, verify=context)
-        response = await self.post(
-            transport, f"https://hooks.tls.example:{port}/hooks", is_test=True
-        )
-        assert response.status_code == 200
-        assert response.text == "sni=hooks.tls.example host=hooks.tls.example:" + str(port)
-        assert resolver.lookups == ["hooks.tls.example"]
-        with pytest.raises(httpx.ConnectError):
-            await self.post(transport, f"https://other.tls.example:{port}/hooks", is_test=True)
-        with pytest.raises(DestinationBlocked):
-            await self.post(transport, f"https://hooks.tls.example:{port}/hooks")
+        test_mode = {egress.TEST_MODE: True}
+        async with httpx.AsyncClient(transport=transport, timeout=2) as client:
+            url = f"https://hooks.tls.example:{port}/hooks"
+            for _ in range(2):
+                response = await client.post(url, content=b"{}", extensions=test_mode)
+                assert response.status_code == 200
+                assert response.text == f"sni=hooks.tls.example host=hooks.tls.example:{port}"
+            assert resolver.lookups == ["hooks.tls.example"] * 2
+            with pytest.raises(httpx.ConnectError):
+                await client.post(
+                    f"https://other.tls.example:{port}/hooks", content=b"{}", extensions=test_mode
+                )
+            with pytest.raises(DestinationBlocked):
+                await client.post(url, content=b"{}")

@@ -333,8 +333,14 @@ class EgressTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.policy = policy
         self.resolver = resolver
-        # No proxies from the environment: the connection goes where it was checked to go.
-        self.inner = httpx.AsyncHTTPTransport(verify=verify, trust_env=False)
+        # No proxies from the environment: the connection goes where it was checked to go. No
+        # kept-alive connections: the pool knows a connection by the address it was pinned
+        # to, so one verified (TLS) for a name could otherwise carry another name's requests.
+        self.inner = httpx.AsyncHTTPTransport(
+            verify=verify,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         extensions = dict(request.extensions)
