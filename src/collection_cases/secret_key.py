@@ -129,7 +129,9 @@ def ensure_file(data_dir: Path) -> tuple[Path, bool]:
     return path, True
 
 
+@lru_cache(maxsize=8)
 def _read(path: Path) -> str:
+    """A key file's key, read once per process (a new key means a restart anyway)."""
     try:
         return path.read_text().strip()
     except OSError as exc:

@@ -386,6 +386,7 @@ class TestEgress:
             },
             {"at": 2, "attempt": 2, "outcome": "http_error", "status_code": 502, "duration_ms": 40},
         ]
+        await forget(client, account, we)
 
 
 class TestSignature:
