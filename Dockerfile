@@ -22,6 +22,6 @@ USER app
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
     CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)" || exit 1
-# DATABASE_URL must be set in production; `serve` applies migrations under an advisory lock,
+# DATABASE_URL and COLLECTION_CASES_SECRET_KEY must be set in production; `serve` applies migrations under an advisory lock,
 # so several replicas can start at once.
 CMD ["collection-cases", "serve"]

@@ -24,6 +24,10 @@ from collection_cases.app import create_app
 from collection_cases.config import Settings
 from tests.factories import Account, make_account
 
+# Every process of the run (and the `serve` processes it starts) shares one secret key, as an
+# operator's would; tests that need another set their own.
+os.environ.setdefault("COLLECTION_CASES_SECRET_KEY", secrets.token_urlsafe(32))
+
 
 def _with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)

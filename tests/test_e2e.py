@@ -165,8 +165,13 @@ def test_two_processes_start_together_on_an_empty_database(fresh_database: str) 
 
 
 def test_docs_curl_commands_on_the_embedded_default() -> None:
-    """`serve` with no DATABASE_URL: embedded PostgreSQL, demo key, docs pasted as they are."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    """`serve` with no DATABASE_URL: embedded PostgreSQL, demo key, docs pasted as they are,
+    and a secret key generated into the data dir on first start (and said so)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "DATABASE_URL" and not k.startswith("COLLECTION_CASES_SECRET")
+    }
     data_dir = Path(tempfile.mkdtemp(prefix="cc-e2e-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -217,13 +222,48 @@ def test_docs_curl_commands_on_the_embedded_default() -> None:
         assert other.status_code == 200
         assert other.json()["data"] == []
         assert httpx.get(f"{base}/healthz").status_code == 200
+
+        # Webhook secrets are sealed with the generated key, which the CLI finds too.
+        hook = httpx.post(
+            f"{base}/v1/webhook_endpoints",
+            headers={"Authorization": f"Bearer {DEMO_KEY}"},
+            json={"url": "http://localhost:9/hooks", "enabled_events": ["*"]},
+        )
+        assert hook.status_code == 201
+        rotated = subprocess.run(
+            [CLI, "secrets", "rotate", "--data-dir", str(data_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert rotated.returncode == 0, rotated.stderr
+        assert rotated.stdout.strip() == "re-encrypted 0 of 1 webhook secrets with the current key"
     finally:
         output = stop(proc)
     assert f"http://127.0.0.1:{port}" in output
     assert DEMO_KEY in output
+    key_file = data_dir / "secret_key"
+    assert f"Generated a secret key into {key_file.resolve()}" in output
+    assert len(key_file.read_text().strip()) >= 32
+    assert key_file.stat().st_mode & 0o777 == 0o600
     # The embedded database stopped with the server that started it.
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_an_external_database_needs_a_secret_key(fresh_database: str) -> None:
+    """No key, no start: a key made up by one process would be unknown to the others."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLLECTION_CASES_SECRET")}
+    env["DATABASE_URL"] = fresh_database
+    for command in (["serve", "--port", str(free_port())], ["worker"]):
+        result = subprocess.run(
+            [CLI, *command], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2
+        assert "COLLECTION_CASES_SECRET_KEY is not set" in result.stderr
+        assert "collection-cases secrets generate-key" in result.stderr
+    assert migrate.current_revision(fresh_database) is None  # refused before touching it
 
 
 def test_webhooks_from_serve_and_from_a_standalone_worker(fresh_database: str) -> None:

@@ -1,7 +1,7 @@
 """what the vendor's pages document: account API versions, payouts, partner specializations
 
 Revision ID: 3f9a1c6e2b70
-Revises: 946c6961941b
+Revises: 94107c8716da
 Create Date: 2026-11-26 14:00:00+00:00
 
 - accounts.api_version: accounts that existed keep the version they were served (2024-11-01)
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "3f9a1c6e2b70"
-down_revision: str | None = "946c6961941b"
+down_revision: str | None = "94107c8716da"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

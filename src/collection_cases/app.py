@@ -16,7 +16,7 @@ from psycopg import OperationalError as PsycopgOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from collection_cases import __version__, db
+from collection_cases import __version__, db, egress, secret_key
 from collection_cases.accounts.service import KeyCache
 from collection_cases.body import REQUEST_MODELS, json_response
 from collection_cases.cases.router import router as cases_router
@@ -41,6 +41,7 @@ from collection_cases.openapi_docs import ErrorResponse
 from collection_cases.partners.router import router as partners_router
 from collection_cases.payments.router import router as payments_router
 from collection_cases.ratelimit import Grants, make_limiter
+from collection_cases.request_body import BodyGuard
 
 log = logging.getLogger("collection_cases")
 
@@ -256,6 +257,8 @@ def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None)
                 worker_pool,
                 timeout=settings.webhook_timeout_seconds,
                 lease=settings.webhook_lease_seconds,
+                keys=secret_key.keyring(settings),
+                policy=egress.EgressPolicy.from_settings(settings),
             )
             worker_task = asyncio.create_task(worker.run_forever(stop))
         try:
@@ -296,6 +299,12 @@ def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None)
     app.include_router(test_helpers_router)
     app.include_router(events_router)
     app.add_middleware(RequestContextMiddleware, max_json_body_bytes=settings.max_json_body_bytes)
+    # Outermost: sees every answer, including the 413s the middleware above gives.
+    app.add_middleware(
+        BodyGuard,
+        body_timeout=settings.request_body_timeout_seconds,
+        max_drain_bytes=settings.max_drain_bytes,
+    )
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -306,4 +315,5 @@ def build_app() -> FastAPI:
 
     settings = get_settings()
     logs.configure(settings.log_level)
+    secret_key.keyring(settings)  # no key, no start (`serve` says so before getting here)
     return create_app(settings)

@@ -1,4 +1,4 @@
-"""The `collection-cases` command: serve, db, keys, partners."""
+"""The `collection-cases` command: serve, worker, db, secrets, keys, partners, cases."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from collection_cases import db, embedded, migrate
+from collection_cases import db, embedded, migrate, secret_key
 from collection_cases.config import DEMO_ACCOUNT, DEMO_KEY, Settings, get_settings
 
 T = TypeVar("T")
@@ -22,6 +22,11 @@ T = TypeVar("T")
 def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def resolve_database(settings: Settings) -> tuple[str, bool]:
@@ -46,10 +51,36 @@ def run_in_transaction(url: str, fn: Callable[[db.Connection], Awaitable[T]]) ->
 
 
 def _prepared_database(args: argparse.Namespace) -> str:
-    settings = _settings(args)
+    settings = _embedded_secret_key(_settings(args), announce=_err)
     url, _ = resolve_database(settings)
     migrate.upgrade(url)
     return url
+
+
+def _embedded_secret_key(settings: Settings, *, announce: Callable[[str], None]) -> Settings:
+    """On the embedded default with no key configured, the data dir's key file (generated on
+    first start, and said so), for this process and the ones it starts. The settings to use."""
+    configured = settings.secret_key is not None and settings.secret_key.get_secret_value()
+    if configured or settings.secret_key_file or settings.database_url is not None:
+        return settings
+    path, created = secret_key.ensure_file(settings.data_dir)
+    os.environ["COLLECTION_CASES_SECRET_KEY_FILE"] = str(path)
+    get_settings.cache_clear()
+    if created:
+        announce(
+            f"Generated a secret key into {path}: it encrypts webhook secrets at rest. Keep it "
+            "private and back it up with the data dir (without it those secrets are lost)."
+        )
+    return get_settings()
+
+
+def _require_secret_key(settings: Settings) -> bool:
+    try:
+        secret_key.keyring(settings)
+    except secret_key.SecretKeyMissing as exc:
+        _err(f"collection-cases: {exc}")
+        return False
+    return True
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -79,6 +110,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ[f"COLLECTION_CASES_{env}"] = str(value)
     settings = _settings(args)
     logs.configure(settings.log_level)
+    settings = _embedded_secret_key(settings, announce=_out)
+    if not _require_secret_key(settings):
+        return 2
     url, is_embedded = resolve_database(settings)
     # Worker processes inherit the environment: they find the same database, never start one.
     os.environ["DATABASE_URL"] = url
@@ -91,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             await accounts.ensure_key(conn, account_name=DEMO_ACCOUNT, raw=DEMO_KEY)
 
         run_in_transaction(url, demo)
+    _raise_open_files_limit(settings.max_connections + 256)
     base = f"http://{settings.host}:{settings.port}"
     _out(f"Collection Cases API listening on {base}  (docs: {base}/docs)")
     if is_embedded:
@@ -108,12 +143,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         loop="uvloop" if sys.platform != "win32" else "auto",
-        http="httptools",
+        # uvicorn's httptools protocol plus a request-head deadline and a connection cap.
+        http="collection_cases.http_server:GuardedHttpToolsProtocol",
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
     )
     return 0
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Let the process hold its connection cap plus its own files (the soft limit is often
+    1024), as far as the hard limit allows."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
 
 
 def _exit_normally(signum: int, frame: object) -> None:
@@ -122,11 +172,13 @@ def _exit_normally(signum: int, frame: object) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Deliver webhooks until SIGTERM/SIGINT; run as many as you like, anywhere."""
-    from collection_cases import logs
+    from collection_cases import egress, logs
     from collection_cases.events.delivery import DeliveryWorker
 
-    settings = _settings(args)
+    settings = _embedded_secret_key(_settings(args), announce=_err)
     logs.configure(settings.log_level)
+    if not _require_secret_key(settings):
+        return 2
     url = _prepared_database(args)
 
     async def main() -> None:
@@ -139,7 +191,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
             name="webhooks",
         )
         worker = DeliveryWorker(
-            pool, timeout=settings.webhook_timeout_seconds, lease=settings.webhook_lease_seconds
+            pool,
+            timeout=settings.webhook_timeout_seconds,
+            lease=settings.webhook_lease_seconds,
+            keys=secret_key.keyring(settings),
+            policy=egress.EgressPolicy.from_settings(settings),
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -162,6 +218,48 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     url = _prepared_database(args)
     _out(f"database at revision {migrate.current_revision(url)}")
+    return 0
+
+
+# secrets -------------------------------------------------------------------------------------
+
+
+def cmd_secrets_generate_key(args: argparse.Namespace) -> int:
+    _out(secret_key.generate())
+    return 0
+
+
+def cmd_secrets_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt every webhook secret with the current key (old keys must still be listed)."""
+    from collection_cases.events import sealing
+
+    settings = _embedded_secret_key(_settings(args), announce=_err)
+    if not _require_secret_key(settings):
+        return 2
+    keys = secret_key.keyring(settings)
+    url = _prepared_database(args)
+
+    class Unreadable(Exception):
+        pass
+
+    async def rotate(conn: db.Connection) -> sealing.Rotation:
+        result = await sealing.rotate(conn, keys)
+        if result.unreadable:
+            raise Unreadable(result)  # roll back: all or nothing
+        return result
+
+    try:
+        result = run_in_transaction(url, rotate)
+    except Unreadable as exc:
+        failed: sealing.Rotation = exc.args[0]
+        shown = ", ".join(failed.unreadable[:10])
+        _err(
+            f"collection-cases: {len(failed.unreadable)} webhook secret(s) cannot be decrypted "
+            f"with the configured keys ({shown}); add the key they were sealed with to "
+            "COLLECTION_CASES_SECRET_KEYS_OLD and run this again. Nothing was changed."
+        )
+        return 1
+    _out(f"re-encrypted {result.resealed} of {result.total} webhook secrets with the current key")
     return 0
 
 
@@ -396,6 +494,17 @@ def build_parser() -> argparse.ArgumentParser:
     set_version.add_argument("--account", required=True, help="the account's name")
     set_version.add_argument("--version", required=True, help="e.g. 2025-01-15")
     set_version.set_defaults(func=cmd_accounts_set_version)
+    secrets_cmd = sub.add_parser("secrets", help="the server's secret key").add_subparsers(
+        dest="secrets", required=True
+    )
+    secrets_cmd.add_parser(
+        "generate-key", help="print a new key for COLLECTION_CASES_SECRET_KEY"
+    ).set_defaults(func=cmd_secrets_generate_key)
+    secrets_cmd.add_parser(
+        "rotate",
+        parents=[common],
+        help="re-encrypt every webhook secret with the current key",
+    ).set_defaults(func=cmd_secrets_rotate)
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)
     create = keys.add_parser("create", parents=[common], help="create a key (shown once)")
@@ -475,7 +584,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except secret_key.SecretKeyMissing as exc:  # e.g. a migration with secrets to seal
+        _err(f"collection-cases: {exc}")
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_ACCOUNT = "demo"
@@ -43,6 +44,19 @@ class Settings(BaseSettings):
     )
     # Largest JSON request body accepted (uploads have their own limit).
     max_json_body_bytes: int = 1_048_576
+    # Slow and abrupt clients (http_server.py, request_body.py). The request line and headers
+    # must arrive within this many seconds of the connection (or of the next request's first
+    # byte); a connection that sends nothing is closed at the same deadline.
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # While a body is read, the longest wait for its next chunk (408 and close).
+    request_body_timeout_seconds: float = Field(default=15.0, gt=0)
+    # An idle kept-alive connection is closed after this many seconds (uvicorn's own timer).
+    keep_alive_timeout_seconds: int = Field(default=5, gt=0)
+    # Open connections per process; a request on a connection beyond answers 503.
+    max_connections: int = Field(default=1000, gt=0)
+    # A body the server answered early (413, 401...) is read and discarded up to this many
+    # bytes before the connection is closed, so the client reads the answer, not a reset.
+    max_drain_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # Where case files go: unset = a folder under data_dir; file:///path; s3://bucket/prefix
     # (credentials, region and endpoint from the standard AWS_* settings).
     file_store_url: str | None = Field(
@@ -54,8 +68,28 @@ class Settings(BaseSettings):
     run_worker: bool = True
     webhook_timeout_seconds: float = 10.0
     webhook_lease_seconds: float = 60.0
+    # Webhooks reach only public addresses. Extra ranges an operator allows, comma separated
+    # CIDRs ("10.20.0.0/16,fd12::/48"); cloud metadata addresses stay refused whatever is here.
+    egress_allow_cidrs: str = ""
+    # Test-mode endpoints may also reach loopback (a developer's local receiver). Turn off on
+    # a shared deployment: there loopback is the server's, not the developer's.
+    egress_test_mode_loopback: bool = True
+    # The server's secret key (seals webhook secrets at rest; see secret_key.py), or a file
+    # holding it. Unset on the embedded default: <data_dir>/secret_key, generated on first
+    # start. Required with an external DATABASE_URL. Old keys, comma separated, still decrypt.
+    secret_key: SecretStr | None = None
+    secret_key_file: str | None = None
+    secret_keys_old: SecretStr = SecretStr("")
     # Set by `serve` when it started the embedded database: demo key is ensured then.
     embedded: bool = False
+
+    @field_validator("egress_allow_cidrs")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                ipaddress.ip_network(item.strip(), strict=False)  # ValueError names the item
+        return value
 
 
 @lru_cache

@@ -27,6 +27,7 @@ class Receiver:
     # What to answer, in order; the last entry repeats. (status, delay in seconds)
     script: list[tuple[int, float]] = field(default_factory=lambda: [(200, 0.0)])
     received: list[Received] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # the Host header of every request
     hits: int = 0
 
     def start(self) -> str:
@@ -37,6 +38,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 index = min(receiver.hits, len(receiver.script) - 1)
                 receiver.hits += 1
+                receiver.hosts.append(self.headers.get("Host", ""))
                 status, delay = receiver.script[index]
                 if delay:
                     time.sleep(delay)

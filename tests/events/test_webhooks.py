@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import time
 
 import pytest
@@ -22,6 +24,14 @@ async def endpoint(client, account, url, events=("*",), key=None):  # type: igno
     return r.json()
 
 
+async def forget(client, account, *endpoints):  # type: ignore[no-untyped-def]
+    """Delete endpoints (and so their pending deliveries): workers claim from every account,
+    so a test must not leave deliveries due for the next one's worker."""
+    for we in endpoints:
+        for key in (account.sk_test, account.sk_live):  # whichever mode it lives in
+            await client.delete(f"{EP}/{we['id']}", headers=auth(key))
+
+
 def worker(pool, **kw):  # type: ignore[no-untyped-def]
     kw.setdefault("retry_delay", lambda attempt: 0.05)
     kw.setdefault("timeout", 2.0)
@@ -34,9 +44,9 @@ async def drain(w, rounds=50):  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.06)
 
 
-async def deliveries(client, account, we):  # type: ignore[no-untyped-def]
+async def deliveries(client, account, we, key=None):  # type: ignore[no-untyped-def]
     r = await client.get(
-        f"{EP}/{we['id']}/deliveries", params={"limit": 100}, headers=account.headers
+        f"{EP}/{we['id']}/deliveries", params={"limit": 100}, headers=auth(key or account.sk_test)
     )
     return r.json()["data"]
 
@@ -85,6 +95,18 @@ class TestEndpoints:
             ("sk_live", "http://localhost:9000/h", ["*"]),
             ("sk_live", "https://127.0.0.1/h", ["*"]),
             ("sk_live", "https://10.0.0.5/h", ["*"]),
+            ("sk_live", "https://localhost/", ["*"]),
+            ("sk_live", "https://2130706433/", ["*"]),
+            ("sk_live", "https://0x7f000001/", ["*"]),
+            ("sk_live", "https://0177.0.0.1/", ["*"]),
+            ("sk_live", "https://127.1/", ["*"]),
+            ("sk_live", "https://[::ffff:127.0.0.1]/", ["*"]),
+            ("sk_live", "https://metadata.google.internal/", ["*"]),
+            ("sk_live", "https://169.254.169.254/latest/meta-data/", ["*"]),
+            ("sk_test", "https://169.254.169.254/latest/meta-data/", ["*"]),
+            ("sk_test", "http://2852039166/", ["*"]),
+            ("sk_test", "https://metadata.google.internal/", ["*"]),
+            ("sk_test", "https://[fe80::1]/", ["*"]),
             ("sk_test", "http://example.com/h", ["*"]),
             ("sk_test", "ftp://localhost/h", ["*"]),
             ("sk_test", "not a url", ["*"]),
@@ -98,6 +120,31 @@ class TestEndpoints:
             EP, json={"url": url, "enabled_events": events}, headers=auth(getattr(account, key))
         )
         assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["type"] == "validation_error"
+        assert error["param"] == ("url" if events == ["*"] else "enabled_events")
+
+    async def test_update_refuses_what_create_refuses(self, client, account):
+        we = await endpoint(client, account, "https://hooks.example.com/a", key=account.sk_live)
+        for url in (
+            "https://localhost/",
+            "https://2130706433/",
+            "https://metadata.google.internal/",
+        ):
+            r = await client.post(
+                f"{EP}/{we['id']}", json={"url": url}, headers=auth(account.sk_live)
+            )
+            assert r.status_code == 422, r.text
+            assert (r.json()["error"]["type"], r.json()["error"]["param"]) == (
+                "validation_error",
+                "url",
+            )
+        got = await client.get(f"{EP}/{we['id']}", headers=auth(account.sk_live))
+        assert got.json()["url"] == "https://hooks.example.com/a"
+
+    async def test_test_mode_accepts_local_receivers(self, client, account):
+        for url in ("http://localhost:9000/h", "http://127.0.0.1:9000/h", "http://[::1]:9000/h"):
+            await endpoint(client, account, url)
 
     async def test_isolation(self, client, account, other_account):
         we = await endpoint(client, account, "https://hooks.example.com/a")
@@ -161,7 +208,15 @@ class TestDelivery:
         await drain(worker(pool, timeout=0.5), rounds=6)
         [d] = await deliveries(client, account, we)
         assert d["status"] == "delivered"
-        assert d["attempt_log"][0]["error"] == "ReadTimeout"
+        # No error class, no status, no duration: a timeout looks like any other failure.
+        assert d["attempt_log"][0] == {
+            "at": d["attempt_log"][0]["at"],
+            "attempt": 1,
+            "outcome": "no_response",
+            "status_code": None,
+            "duration_ms": None,
+        }
+        assert d["attempt_log"][-1]["outcome"] == "delivered"
         assert d["attempt_log"][-1]["status_code"] == 200
 
     async def test_worker_killed_mid_flight_loses_nothing(
@@ -170,12 +225,16 @@ class TestDelivery:
         we = await endpoint(client, account, receiver.url, ["collection_case.created"])
         await make_case(client, account)
         dying = worker(pool, lease=0.5)
-        claimed = await dying.claim()  # ...and the process dies before sending anything
+        # ...and the process dies before sending anything. (Workers serve every account:
+        # count only this test's endpoint.)
+        claimed = [c for c in await dying.claim() if c["endpoint_id"] == we["id"]]
         assert len(claimed) == 1
         survivor = worker(pool, lease=0.5)
-        assert await survivor.run_once() == 0  # leased: nobody else may take it yet
+        await survivor.run_once()
+        [d] = await deliveries(client, account, we)
+        assert (d["status"], d["attempts"]) == ("pending", 1)  # leased: nobody may take it yet
         await asyncio.sleep(0.6)
-        assert await survivor.run_once() == 1
+        await survivor.run_once()
         [d] = await deliveries(client, account, we)
         assert (d["status"], d["attempts"]) == ("delivered", 2)
         assert len(receiver.received) == 1
@@ -242,6 +301,104 @@ class TestDelivery:
         await drain(worker(pool), rounds=3)
         assert not any(r.event["livemode"] for r in receiver.received)
         assert len(receiver.received) == 2
+
+
+class StubResolver:
+    """Answers from a table, never from real DNS."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+        self.lookups: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list:  # type: ignore[type-arg]
+        self.lookups.append(host)
+        return [ipaddress.ip_address(a) for a in self.table[host]]
+
+
+class TestEgress:
+    """Where deliveries may go is decided where the connection is made."""
+
+    async def test_live_name_resolving_to_loopback_is_blocked_without_detail(
+        self, client, account, engine, pool, receiver
+    ):
+        port = receiver.server.server_address[1]
+        we = await endpoint(
+            client, account, f"https://hooks.example.com:{port}/h", key=account.sk_live
+        )
+        await make_case(client, account, key=account.sk_live)
+        resolver = StubResolver({"hooks.example.com": ["127.0.0.1"]})
+        await drain(worker(pool, resolver=resolver), rounds=3)
+        assert receiver.hits == 0  # nothing was sent to the address the name pointed at
+        assert resolver.lookups
+        [_, d] = await deliveries(client, account, we, account.sk_live)  # oldest last
+        assert (d["status"], d["attempts"]) == ("pending", 3)
+        assert len(d["attempt_log"]) == 3
+        for attempt in d["attempt_log"]:
+            assert attempt == {
+                "at": attempt["at"],
+                "attempt": attempt["attempt"],
+                "outcome": "blocked_destination",
+                "status_code": None,
+                "duration_ms": None,
+            }
+        await forget(client, account, we)
+
+    @pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "10.0.0.7"])
+    async def test_test_mode_never_reaches_metadata_or_private(
+        self, client, account, engine, pool, address
+    ):
+        we = await endpoint(client, account, "https://hooks.example.com/h")
+        await make_case(client, account)
+        await worker(pool, resolver=StubResolver({"hooks.example.com": [address]})).run_once()
+        [_, d] = await deliveries(client, account, we)
+        assert [a["outcome"] for a in d["attempt_log"]] == ["blocked_destination"]
+        await forget(client, account, we)
+
+    async def test_stored_url_is_judged_again_at_delivery(
+        self, client, account, engine, pool, receiver
+    ):
+        """A live endpoint saved before these rules (pointing at loopback) is not delivered to."""
+        we = await endpoint(client, account, "https://hooks.example.com/h", key=account.sk_live)
+        port = receiver.server.server_address[1]
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE webhook_endpoints SET url = :u WHERE id = :id"),
+                {"u": f"http://127.0.0.1:{port}/hooks", "id": we["id"]},
+            )
+        await make_case(client, account, key=account.sk_live)
+        await worker(pool).run_once()
+        assert receiver.hits == 0
+        [_, d] = await deliveries(client, account, we, account.sk_live)
+        assert [a["outcome"] for a in d["attempt_log"]] == ["blocked_destination"]
+        await forget(client, account, we)
+
+    async def test_old_attempt_entries_show_no_network_detail(self, client, account, engine):
+        we = await endpoint(client, account, "https://hooks.example.com/h")
+        await make_case(client, account)
+        legacy = [
+            {"at": 1, "attempt": 1, "error": "ConnectError", "duration_ms": 3},
+            {"at": 2, "attempt": 2, "status_code": 502, "duration_ms": 40},
+        ]
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE webhook_deliveries SET attempt_log = CAST(:log AS jsonb) "
+                    "WHERE endpoint_id = :id"
+                ),
+                {"log": json.dumps(legacy), "id": we["id"]},
+            )
+        [d, _] = await deliveries(client, account, we)  # both deliveries hold the legacy log
+        assert d["attempt_log"] == [
+            {
+                "at": 1,
+                "attempt": 1,
+                "outcome": "no_response",
+                "status_code": None,
+                "duration_ms": None,
+            },
+            {"at": 2, "attempt": 2, "outcome": "http_error", "status_code": 502, "duration_ms": 40},
+        ]
+        await forget(client, account, we)
 
 
 class TestSignature:

@@ -50,13 +50,15 @@ def store_url(request, tmp_path, monkeypatch) -> str:  # type: ignore[no-untyped
 
 
 @pytest.fixture
-def files_app(settings, pool, store_url, tmp_path):  # type: ignore[no-untyped-def]
+def files_app(request, settings, pool, store_url, tmp_path):  # type: ignore[no-untyped-def]
+    overrides = getattr(request, "param", {})  # indirect parametrization: more settings
     return create_app(
         settings.model_copy(
             update={
                 "file_store_url": store_url,
                 "data_dir": tmp_path,
                 "max_upload_bytes": 2 * 1024 * 1024,
+                **overrides,
             }
         ),
         pool=pool,

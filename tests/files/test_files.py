@@ -266,9 +266,11 @@ class TestUploadRefusals:
         assert await store.keys() == []
         assert await file_rows(engine, account) == 0
 
+    @pytest.mark.parametrize("files_app", [{"max_drain_bytes": 0}], indirect=True)
     async def test_too_large_without_content_length_stops_while_streaming(
         self, fclient, account, store
     ):
+        """With no allowance for draining, reading stops where the limit was crossed."""
         case = await make_case(fclient, account)
         boundary = "xyzBOUNDARY"
         chunks_sent = 0
@@ -294,6 +296,38 @@ class TestUploadRefusals:
         )
         assert r.status_code == 413
         assert chunks_sent < 40  # refused as soon as the limit was crossed
+        assert await store.keys() == []
+
+    async def test_too_large_body_is_drained_before_the_close(self, fclient, account, store):
+        """By default the rest of the body is read and thrown away (so a client that writes it
+        all before reading gets the 413, not a reset), and the connection is closed after."""
+        case = await make_case(fclient, account)
+        boundary = "xyzBOUNDARY"
+        chunks_sent = 0
+
+        async def body():  # type: ignore[no-untyped-def]
+            nonlocal chunks_sent
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="big.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+            ).encode()
+            yield PDF
+            for _ in range(100):
+                chunks_sent += 1
+                yield b"0" * 65536
+
+        r = await fclient.post(
+            upload_url(case),
+            content=body(),
+            headers={
+                **account.headers,
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
+        assert r.status_code == 413
+        assert r.json()["error"]["code"] == "payload_too_large"
+        assert r.headers["connection"] == "close"
+        assert chunks_sent == 100
         assert await store.keys() == []
 
     async def test_closed_case(self, fclient, account, engine, store):

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,7 @@ import httpx
 import orjson
 from psycopg.types.json import Jsonb
 
-from collection_cases import db
+from collection_cases import db, egress, secret_key
 from collection_cases.events.service import render as render_event
 
 log = logging.getLogger("collection_cases.webhooks")
@@ -54,7 +55,8 @@ _CLAIM = """
         next_attempt_at = now() + %(lease)s * interval '1 second'
     FROM due, events ev, webhook_endpoints we, accounts a
     WHERE d.id = due.id AND ev.id = d.event_id AND we.id = d.endpoint_id AND a.id = d.account_id
-    RETURNING d.id, d.attempts, d.created_at AS delivery_created, we.url, we.secret,
+    RETURNING d.id, d.attempts, d.created_at AS delivery_created, we.url,
+        we.id AS endpoint_id, we.secret_encrypted,
         we.status AS endpoint_status, ev.id AS event_id, ev.type, ev.is_test, ev.data,
         ev.request_id, ev.idempotency_key, ev.created_at,
         coalesce(we.api_version, a.api_version) AS api_version,
@@ -76,7 +78,7 @@ _RETRY = f"""
     UPDATE webhook_deliveries SET
         status = CASE WHEN %(give_up)s OR created_at < now() - %(max_age)s * interval '1 second'
                       THEN 'failed' ELSE 'pending' END,
-        next_attempt_at = now() + %(delay)s * interval '1 second',
+        next_attempt_at = to_timestamp(%(started)s) + %(delay)s * interval '1 second',
         attempt_log = {_APPEND_LOG}
     WHERE id = %(id)s AND attempts = %(attempts)s AND status = 'pending'
 """
@@ -107,14 +109,25 @@ class DeliveryWorker:
         poll: float = 1.0,
         max_age: float = GIVE_UP_AFTER,
         retry_delay: Callable[[int], float] = backoff,
+        policy: egress.EgressPolicy | None = None,
+        resolver: egress.Resolver = egress.system_resolver,
+        verify: ssl.SSLContext | bool = True,
+        keys: secret_key.Keyring | None = None,
     ) -> None:
+        self.keys = keys or secret_key.keyring()
         self.retry_delay = retry_delay
         self.pool = pool
         self.batch, self.lease, self.timeout, self.poll = batch, lease, timeout, poll
         self.max_age = max_age
+        # Every connection goes through the egress policy, to the address it checked.
+        transport = egress.EgressTransport(
+            policy or egress.default_policy(), resolver=resolver, verify=verify
+        )
         self.http = httpx.AsyncClient(
+            transport=transport,
             timeout=timeout,
             follow_redirects=False,
+            trust_env=False,
             headers={"User-Agent": "collection-cases-webhooks/1"},
         )
 
@@ -127,30 +140,52 @@ class DeliveryWorker:
                 conn, _CLAIM, {"batch": self.batch, "lease": self.lease}, scope=WORKER
             )
 
-    async def _send(self, job: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    async def _send(self, job: dict[str, Any]) -> tuple[bool, dict[str, Any], str | None]:
+        """POST one delivery: (ok, the attempt as stored, detail for the server log only)."""
         started = time.monotonic()
         entry: dict[str, Any] = {"at": int(time.time()), "attempt": job["attempts"]}
         if job["endpoint_status"] != "enabled":
-            entry["error"] = "endpoint disabled"
-            return False, entry
+            entry["outcome"] = "endpoint_disabled"
+            return False, entry, None
+        try:
+            secret = self.keys.unseal(
+                job["secret_encrypted"],
+                context=secret_key.webhook_secret_context(job["endpoint_id"]),
+            )
+        except secret_key.CannotUnseal as exc:
+            # An operator problem (key removed from COLLECTION_CASES_SECRET_KEYS_OLD too
+            # soon?): retried, so restoring the key resumes delivery.
+            log.error(
+                "webhook secret cannot be decrypted",
+                extra={"fields": {"endpoint": job["endpoint_id"], "error": str(exc)}},
+            )
+            entry["outcome"] = "internal_error"
+            return False, entry, str(exc)
         # Rendered with the endpoint's version (else the account's), as the endpoint expects.
         body = orjson.dumps(render_event({**job, "id": job["event_id"]}, job["api_version"]))
+        detail = None
+        ok = False
         try:
             response = await self.http.post(
                 job["url"],
                 content=body,
                 headers={
                     "Content-Type": "application/json",
-                    SIGNATURE_HEADER: sign(job["secret"], body),
+                    SIGNATURE_HEADER: sign(secret, body),
                 },
+                extensions={egress.TEST_MODE: bool(job["is_test"])},
             )
-            entry["status_code"] = response.status_code
             ok = 200 <= response.status_code < 300
+            entry["outcome"] = "delivered" if ok else "http_error"
+            entry["status_code"] = response.status_code
+            entry["duration_ms"] = round((time.monotonic() - started) * 1000)
+        except egress.DestinationBlocked as exc:
+            entry["outcome"] = "blocked_destination"
+            detail = str(exc)
         except httpx.HTTPError as exc:
-            entry["error"] = type(exc).__name__
-            ok = False
-        entry["duration_ms"] = round((time.monotonic() - started) * 1000)
-        return ok, entry
+            entry["outcome"] = "no_response"
+            detail = type(exc).__name__
+        return ok, entry, detail
 
     async def _record(self, job: dict[str, Any], ok: bool, entry: dict[str, Any]) -> None:
         args = {
@@ -168,9 +203,10 @@ class DeliveryWorker:
                     _RETRY,
                     {
                         **args,
+                        "started": entry.get("at", time.time()),
                         "delay": self.retry_delay(job["attempts"]),
                         "max_age": self.max_age,
-                        "give_up": entry.get("error") == "endpoint disabled",
+                        "give_up": entry.get("outcome") == "endpoint_disabled",
                     },
                     scope=WORKER,
                 )
@@ -180,14 +216,12 @@ class DeliveryWorker:
         jobs = await self.claim()
 
         async def one(job: dict[str, Any]) -> None:
-            ok, entry = await self._send(job)
+            ok, entry, detail = await self._send(job)
             await self._record(job, ok, entry)
-            log.info(
-                "webhook delivery",
-                extra={
-                    "fields": {"delivery": job["id"], "event": job["event_id"], "ok": ok, **entry}
-                },
-            )
+            fields = {"delivery": job["id"], "event": job["event_id"], "ok": ok, **entry}
+            if detail:
+                fields["detail"] = detail  # operators only: never in the tenant's attempt log
+            log.info("webhook delivery", extra={"fields": fields})
 
         await asyncio.gather(*(one(job) for job in jobs))
         return len(jobs)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     func,
     text,
 )
@@ -70,8 +71,9 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(String(2048))
     enabled_events: Mapped[list[str]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(10), server_default=text("'enabled'"))
-    # Needed in clear to sign deliveries (HMAC); shown to the client only on create.
-    secret: Mapped[str] = mapped_column(String(80))
+    # The signing secret, sealed with the server's secret key (secret_key.py) and bound to
+    # this row; signing needs it in clear, so it is encrypted, not hashed. Shown only on create.
+    secret_encrypted: Mapped[str] = mapped_column(Text)
     # NULL: follow the account's default version.
     api_version: Mapped[str | None] = mapped_column(String(20))
     description: Mapped[str | None] = mapped_column(String(500))

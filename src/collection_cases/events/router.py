@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from collection_cases import versions
@@ -14,6 +14,7 @@ from collection_cases.body import json_request, json_response, parse_json
 from collection_cases.errors import InvalidRequestError, ValidationFailed
 from collection_cases.events import service as events
 from collection_cases.events import webhooks
+from collection_cases.events.attempts import Outcome
 from collection_cases.events.types import expand
 from collection_cases.openapi_docs import error_responses
 from collection_cases.pagination import ListObject, ListParams, list_params
@@ -64,6 +65,14 @@ class DeletedWebhookEndpoint(BaseModel):
     deleted: bool
 
 
+class WebhookAttempt(BaseModel):
+    at: int | None
+    attempt: int | None
+    outcome: Outcome
+    status_code: int | None = Field(description="The receiver's status (answered outcomes)")
+    duration_ms: int | None = Field(description="Time to the receiver's answer")
+
+
 class WebhookDelivery(BaseModel):
     id: str
     object: Literal["webhook_delivery"]
@@ -71,7 +80,7 @@ class WebhookDelivery(BaseModel):
     webhook_endpoint: str
     status: Literal["pending", "delivered", "failed"]
     attempts: int
-    attempt_log: list[dict[str, Any]]
+    attempt_log: list[WebhookAttempt]
     next_attempt: int | None
     delivered: int | None
     created: int
