@@ -8,7 +8,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
+from collection_cases.accounts.dependencies import (
+    EventsRead,
+    WebhookEndpointsRead,
+    WebhookEndpointsWrite,
+)
 from collection_cases.body import json_request, json_response, parse_json
 from collection_cases.errors import ValidationFailed
 from collection_cases.events import service as events
@@ -79,7 +83,7 @@ class WebhookDelivery(BaseModel):
     responses=error_responses(400, 403, 422),
 )
 async def list_events(
-    access: ReadAccess,
+    access: EventsRead,
     page: Annotated[ListParams, Depends(list_params)],
     type: Annotated[  # noqa: A002 - the documented parameter name
         str | None, Query(max_length=100, description="A type, or a family: collection_case.*")
@@ -102,7 +106,7 @@ async def list_events(
     summary="Retrieve an event",
     responses=error_responses(403, 404),
 )
-async def retrieve_event(event_id: Annotated[str, Path()], access: ReadAccess) -> Response:
+async def retrieve_event(event_id: Annotated[str, Path()], access: EventsRead) -> Response:
     return json_response(
         await events.get_event(access.conn, principal=access.principal, event_id=event_id)
     )
@@ -116,7 +120,7 @@ async def retrieve_event(event_id: Annotated[str, Path()], access: ReadAccess) -
     openapi_extra=json_request(webhooks.WebhookEndpointCreate),
     responses=error_responses(400, 403, 413, 415, 422),
 )
-async def create_webhook_endpoint(request: Request, access: WriteAccess) -> Response:
+async def create_webhook_endpoint(request: Request, access: WebhookEndpointsWrite) -> Response:
     params = await parse_json(request, webhooks.WebhookEndpointCreate)
     endpoint = await webhooks.create_endpoint(
         access.conn, principal=access.principal, params=params
@@ -131,7 +135,7 @@ async def create_webhook_endpoint(request: Request, access: WriteAccess) -> Resp
     responses=error_responses(400, 403, 422),
 )
 async def list_webhook_endpoints(
-    access: ReadAccess, page: Annotated[ListParams, Depends(list_params)]
+    access: WebhookEndpointsRead, page: Annotated[ListParams, Depends(list_params)]
 ) -> Response:
     found = await webhooks.list_endpoints(access.conn, principal=access.principal, params=page)
     return json_response(found.envelope(webhooks.render, url="/v1/webhook_endpoints"))
@@ -144,7 +148,7 @@ async def list_webhook_endpoints(
     responses=error_responses(403, 404),
 )
 async def retrieve_webhook_endpoint(
-    endpoint_id: Annotated[str, Path()], access: ReadAccess
+    endpoint_id: Annotated[str, Path()], access: WebhookEndpointsRead
 ) -> Response:
     endpoint = await webhooks.get_endpoint(
         access.conn, principal=access.principal, endpoint_id=endpoint_id
@@ -160,7 +164,7 @@ async def retrieve_webhook_endpoint(
     responses=error_responses(400, 403, 404, 413, 415, 422),
 )
 async def update_webhook_endpoint(
-    request: Request, endpoint_id: Annotated[str, Path()], access: WriteAccess
+    request: Request, endpoint_id: Annotated[str, Path()], access: WebhookEndpointsWrite
 ) -> Response:
     params = await parse_json(request, webhooks.WebhookEndpointUpdate)
     endpoint = await webhooks.update_endpoint(
@@ -176,7 +180,7 @@ async def update_webhook_endpoint(
     responses=error_responses(403, 404),
 )
 async def delete_webhook_endpoint(
-    endpoint_id: Annotated[str, Path()], access: WriteAccess
+    endpoint_id: Annotated[str, Path()], access: WebhookEndpointsWrite
 ) -> Response:
     deleted = await webhooks.delete_endpoint(
         access.conn, principal=access.principal, endpoint_id=endpoint_id
@@ -192,7 +196,7 @@ async def delete_webhook_endpoint(
 )
 async def list_webhook_deliveries(
     endpoint_id: Annotated[str, Path()],
-    access: ReadAccess,
+    access: WebhookEndpointsRead,
     page: Annotated[ListParams, Depends(list_params)],
 ) -> Response:
     found = await webhooks.list_deliveries(
