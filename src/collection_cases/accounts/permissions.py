@@ -81,7 +81,7 @@ PUBLISHABLE: frozenset[str] = frozenset(
 )
 
 
-def unknown(names: Iterable[str]) -> list[str]:
+def unknown_names(names: Iterable[str]) -> list[str]:
     """The names that are no permission (in the order given)."""
     return [n for n in names if n not in KNOWN]
 

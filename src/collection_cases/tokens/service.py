@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collection_cases import db, ids
-from collection_cases.accounts import permissions
+from collection_cases.accounts.permissions import ALL_READ, unknown_names
 from collection_cases.accounts.service import (
     BY_HASH,
     KEY_RE,
@@ -75,7 +75,7 @@ def render(row: dict[str, Any]) -> dict[str, Any]:
 def checked_permissions(names: Sequence[str]) -> list[str]:
     """The names, each once and in the order given, if every one is a permission."""
     unique = list(dict.fromkeys(names))
-    unknown = permissions.unknown(unique)
+    unknown = unknown_names(unique)
     if unknown:
         raise InvalidRequestError(
             f"Unknown permission: '{printable(unknown[0], 100)}'. Permissions are "
@@ -238,6 +238,6 @@ async def ensure_key(
         scope=db.Scope(account_id, match.group(2) == "test"),
         kind=kind,
         name=name,
-        permissions=permissions.ALL_READ if kind == "restricted" else (),
+        permissions=ALL_READ if kind == "restricted" else (),
         raw=raw,
     )
