@@ -84,13 +84,13 @@ def database_url() -> str:
 
 def prepare(url: str, rows: int) -> dict[str, list[str] | str]:
     from collection_cases import migrate
-    from collection_cases.accounts import service as accounts
     from collection_cases.cli import run_in_transaction
+    from collection_cases.tokens import service as tokens
 
     migrate.upgrade(url)
 
     async def ensure(conn):  # type: ignore[no-untyped-def]
-        await accounts.ensure_key(conn, account_name="bench", raw=BENCH_KEY)
+        await tokens.ensure_key(conn, account_name="bench", raw=BENCH_KEY)
 
     run_in_transaction(url, ensure)
     with psycopg.connect(libpq(url), autocommit=True) as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from collection_cases import db
 from collection_cases.accounts import service as accounts
+from collection_cases.accounts.permissions import ALL_READ
+from collection_cases.tokens import service as tokens
 
 DOCUMENTED_CASE: dict[str, Any] = {
     "amount_to_recover": 360000,
@@ -72,6 +75,8 @@ class Account:
 
 
 async def make_account(pool: db.Pool, name: str | None = None) -> Account:
+    """An account with a secret and a restricted key (every `:read`) in each mode, and a
+    publishable test key, made as the operator's CLI makes them."""
     name = name or f"acct-{secrets.token_hex(6)}"
     async with pool.connection() as conn, conn.transaction():
         account_id = await accounts.get_or_create_account(conn, name)
@@ -83,10 +88,36 @@ async def make_account(pool: db.Pool, name: str | None = None) -> Account:
             ("rk_live", "restricted", False),
             ("pk_test", "publishable", True),
         ):
-            keys[label] = await accounts.create_key(
-                conn, account_id=account_id, kind=kind, is_test=is_test
+            token = await tokens.create_token(
+                conn,
+                scope=db.Scope(account_id, is_test),
+                kind=kind,
+                permissions=ALL_READ if kind == "restricted" else (),
             )
+            keys[label] = token["key"]
     return Account(id=account_id, name=name, **keys)
+
+
+async def make_token(
+    pool: db.Pool,
+    account: Account,
+    *,
+    kind: str = "restricted",
+    permissions: Sequence[str] = (),
+    is_test: bool = True,
+    expires_at: int | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """One more token of `account` (the object, with its `key`)."""
+    async with pool.connection() as conn, conn.transaction():
+        return await tokens.create_token(
+            conn,
+            scope=db.Scope(account.id, is_test),
+            kind=kind,
+            name=name,
+            permissions=permissions,
+            expires_at=expires_at,
+        )
 
 
 async def make_case(client: Any, account: Account, *, key: str | None = None, **overrides: Any):  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from collection_cases import __version__, db, egress, secret_key
+from collection_cases.accounts.dependencies import document_permissions
 from collection_cases.accounts.service import KeyCache
 from collection_cases.body import REQUEST_MODELS, json_response
 from collection_cases.cases.router import router as cases_router
@@ -42,6 +43,7 @@ from collection_cases.partners.router import router as partners_router
 from collection_cases.payments.router import router as payments_router
 from collection_cases.ratelimit import Grants, make_limiter
 from collection_cases.request_body import BodyGuard
+from collection_cases.tokens.router import router as tokens_router
 
 log = logging.getLogger("collection_cases")
 
@@ -173,7 +175,7 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
                     }
     # Keys are parsed by us (so errors keep our shape), not by FastAPI's security classes.
     schema["components"]["securitySchemes"] = {
-        "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "sk_/rk_ API key"},
+        "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "sk_/rk_/pk_ API key"},
         "HTTPBasic": {
             "type": "http",
             "scheme": "basic",
@@ -215,6 +217,7 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
                         "description": "Retry safely: the first response is replayed for 24 h",
                     }
                 )
+    document_permissions(app.routes, schema)
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components.setdefault("ErrorResponse", ErrorResponse.model_json_schema(ref_template=ref))
@@ -298,6 +301,7 @@ def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None)
     app.include_router(partners_router)
     app.include_router(test_helpers_router)
     app.include_router(events_router)
+    app.include_router(tokens_router)
     app.add_middleware(RequestContextMiddleware, max_json_body_bytes=settings.max_json_body_bytes)
     # Outermost: sees every answer, including the 413s the middleware above gives.
     app.add_middleware(

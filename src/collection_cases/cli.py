@@ -119,10 +119,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     migrate.upgrade(url)
     if is_embedded:
-        from collection_cases.accounts import service as accounts
+        from collection_cases.tokens import service as tokens
 
         async def demo(conn: db.Connection) -> None:
-            await accounts.ensure_key(conn, account_name=DEMO_ACCOUNT, raw=DEMO_KEY)
+            await tokens.ensure_key(
+                conn, account_name=DEMO_ACCOUNT, raw=DEMO_KEY, name="Documented demo key"
+            )
 
         run_in_transaction(url, demo)
     _raise_open_files_limit(settings.max_connections + 256)
@@ -266,46 +268,103 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
 # keys ----------------------------------------------------------------------------------------
 
 
+def _expiry(value: str) -> int:
+    """--expires-at: Unix seconds, or an ISO 8601 date or time (UTC unless it says)."""
+    if value.isdigit():
+        return int(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither Unix seconds nor an ISO 8601 date or time"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
+    """A token through the same service as POST /v1/tokens; the key on stdout, once."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from collection_cases.accounts import permissions
     from collection_cases.accounts import service as accounts
+    from collection_cases.errors import ApiError
+    from collection_cases.tokens import service as tokens
+    from collection_cases.validation import Name
 
     kind = "publishable" if args.publishable else "restricted" if args.read_only else "secret"
+    name = args.name or ("Read-only key" if args.read_only else tokens.DEFAULT_NAMES[kind])
+    try:
+        TypeAdapter(Name).validate_python(name)
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        print(f"error: --name {message}", file=sys.stderr)  # noqa: T201
+        return 2
     url = _prepared_database(args)
 
-    async def create(conn: db.Connection) -> str:
+    async def create(conn: db.Connection) -> dict[str, Any]:
         account_id = await accounts.get_or_create_account(conn, args.account)
-        return await accounts.create_key(
-            conn, account_id=account_id, kind=kind, is_test=not args.live
+        return await tokens.create_token(
+            conn,
+            scope=db.Scope(account_id, not args.live),
+            kind=kind,
+            name=name,
+            permissions=permissions.ALL_READ if kind == "restricted" else (),
+            expires_at=args.expires_at,
         )
 
-    raw = run_in_transaction(url, create)
-    _out(raw)
+    try:
+        token = run_in_transaction(url, create)
+    except ApiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)  # noqa: T201
+        return 2
+    _out(token["key"])
+    mode = "live" if args.live else "test"
     print(  # noqa: T201
-        f"Created a {'live' if args.live else 'test'} {kind} key for account '{args.account}'."
-        " It is shown only this once.",
+        f"Created {token['id']}, a {mode} {kind} key named '{name}' for account "
+        f"'{args.account}'. It is shown only this once.",
         file=sys.stderr,
     )
     return 0
 
 
+def _when(value: datetime | None) -> str:
+    return "never" if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    from collection_cases.accounts import service as accounts
+    from collection_cases.tokens import service as tokens
 
     url = _prepared_database(args)
-    rows = run_in_transaction(url, lambda conn: accounts.list_keys(conn, args.account))
+    rows = run_in_transaction(url, lambda conn: tokens.operator_list(conn, args.account))
+    now = datetime.now(UTC)
     for r in rows:
-        state = "revoked" if r["revoked_at"] else "active"
+        state = "active"
+        if r["revoked_at"] is not None:
+            state = "revoked"
+        elif r["expires_at"] is not None:
+            state = "expired" if r["expires_at"] <= now else f"expires {_when(r['expires_at'])}"
         mode = "test" if r["is_test"] else "live"
-        _out(f"{r['id']}  {r['name']}  {r['key_prefix']}...  {r['kind']}  {mode}  {state}")
+        _out(
+            f"{r['id']}  {r['account']}  {json.dumps(r['name'], ensure_ascii=False)}  "
+            f"{r['kind']}  {mode}  {r['key_prefix']}...  {state}  "
+            f"last used {_when(r['last_used_at'])}"
+        )
     return 0
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from collection_cases.accounts import service as accounts
+    from collection_cases.errors import ApiError
+    from collection_cases.tokens import service as tokens
 
     url = _prepared_database(args)
-    if not run_in_transaction(url, lambda conn: accounts.revoke_key(conn, args.key_id)):
-        _out(f"no active key {args.key_id}")
+    try:
+        run_in_transaction(
+            url, lambda conn: tokens.revoke_token(conn, token_id=args.key_id, scope=None)
+        )
+    except ApiError as exc:
+        _out(exc.message)
         return 1
     _out(f"revoked {args.key_id}")
     return 0
@@ -506,18 +565,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-encrypt every webhook secret with the current key",
     ).set_defaults(func=cmd_secrets_rotate)
 
-    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)
+    keys = sub.add_parser("keys", help="API keys (tokens)").add_subparsers(
+        dest="keys", required=True
+    )
     create = keys.add_parser("create", parents=[common], help="create a key (shown once)")
     create.add_argument("--account", required=True)
     create.add_argument("--live", action="store_true", help="live mode (default: test)")
-    create.add_argument("--read-only", action="store_true", help="restricted key (rk_)")
-    create.add_argument("--publishable", action="store_true", help="publishable key (pk_)")
+    kind = create.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--read-only", action="store_true", help="restricted key (rk_) with every :read permission"
+    )
+    kind.add_argument("--publishable", action="store_true", help="publishable key (pk_)")
+    create.add_argument("--name", help="a name to tell the key by (default: by its type)")
+    create.add_argument(
+        "--expires-at",
+        type=_expiry,
+        help="when it stops working: Unix seconds or ISO 8601 (2027-01-01, ...T12:00:00Z)",
+    )
     create.set_defaults(func=cmd_keys_create)
-    klist = keys.add_parser("list", parents=[common], help="list keys (never the secrets)")
+    klist = keys.add_parser("list", parents=[common], help="list tokens (never the keys)")
     klist.add_argument("--account")
     klist.set_defaults(func=cmd_keys_list)
-    revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by its id")
-    revoke.add_argument("key_id")
+    revoke = keys.add_parser("revoke", parents=[common], help="revoke a token by its id")
+    revoke.add_argument("key_id", metavar="token_id", help="tok_...")
     revoke.set_defaults(func=cmd_keys_revoke)
 
     partners = sub.add_parser("partners", help="the partner registry").add_subparsers(

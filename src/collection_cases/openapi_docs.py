@@ -29,7 +29,7 @@ class ErrorResponse(BaseModel):
 _DESCRIPTIONS = {
     400: "Malformed, missing or unknown parameters, or an invalid state change",
     401: "No API key, or an invalid one",
-    403: "The key lacks permission (restricted keys cannot write)",
+    403: "The key lacks the permission this operation needs (permission_denied names it)",
     404: "No such object (or it belongs to another account or mode)",
     413: "Request body too large",
     415: "Unsupported content type",

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from collection_cases.accounts import service as accounts
 from collection_cases.app import create_app
+from collection_cases.tokens import service as tokens
 from tests.factories import auth, case_body, count_cases, make_case
 
 URL = "/v1/collection_cases"
@@ -56,7 +57,7 @@ class TestAuthentication:
                 )
             ).scalar_one()
         async with pool.connection() as pconn:
-            assert await accounts.revoke_key(pconn, key_id)
+            await tokens.revoke_token(pconn, token_id=key_id, scope=None)
         response = await client.get(URL, headers=account.headers)
         assert response.status_code == 401
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.factories import auth, event_types, helper, make_case
+from tests.factories import auth, event_types, helper, make_case, make_token
 from tests.files.conftest import PDF
 
 
@@ -38,6 +38,16 @@ class TestChat:
         assert again["data"][0]["read"] is True
         types = await event_types(engine, account)
         assert types.count("case_chat.created") == 1
+
+    async def test_a_restricted_key_that_may_write_the_chat_marks_read(self, client, account, pool):
+        case = await make_case(client, account)
+        await helper(client, account, case["id"], "send_partner_message", message="Paid half.")
+        reader = await make_token(pool, account, permissions=["case_chats:read"])
+        writer = await make_token(pool, account, permissions=["case_chats:write"])
+        peek = (await client.get(chat_url(case), headers=auth(reader["key"]))).json()
+        assert peek["data"][0]["read"] is False
+        listed = (await client.get(chat_url(case), headers=auth(writer["key"]))).json()
+        assert listed["data"][0]["read"] is True
 
     async def test_attachments_must_be_files_of_the_case(self, client, account, other_account):
         case = await make_case(client, account)

@@ -1,18 +1,28 @@
-"""Authentication dependencies: who is calling, and may they do this."""
+"""Access dependencies: who is calling, and may they do this.
+
+Every operation declares what it needs with one of the aliases at the end (`CasesWrite`,
+`EventsRead`, ...): a `Requirement` (a permission, and for some operations a secret key or a
+test-mode key) checked once the key is known. The dependency also owns the request's one
+connection and, for operations that change data, its one transaction with Idempotency-Key
+handling. The permission matrix test reads the requirements back from the route table, so an
+operation that declares none fails it.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from collection_cases import ratelimit, versions
+from collection_cases.accounts.permissions import PUBLISHABLE, Level
 from collection_cases.accounts.service import Principal, authenticate
 from collection_cases.db import Connection
 from collection_cases.errors import AuthenticationFailed, NotFound, PermissionDenied
@@ -83,59 +93,203 @@ class Access:
         return Response(body, status_code=status_code, media_type="application/json")
 
 
-async def authorize(request: Request, conn: Connection, *, write: bool) -> Principal:
-    """The caller's principal, if its key may read (or, with `write`, change) data."""
-    principal = await _principal(request, conn)
-    if write and not principal.can_write:
-        raise PermissionDenied(
-            f"This {principal.kind} key is read-only; use a secret key (sk_...) to make changes."
-        )
-    if principal.kind == "publishable":
-        raise PermissionDenied("Publishable keys cannot read this resource; use a secret key.")
-    return principal
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What one operation needs of the caller's key."""
 
+    resource: str
+    level: Level
+    # Only secret keys (tokens: a restricted key must not mint or revoke keys).
+    secret_only: bool = False
+    # Only test-mode keys: for live keys the operation does not exist (404, before any 403).
+    test_only: bool = False
 
-async def _read_access(request: Request) -> AsyncIterator[Access]:
-    async with request.app.state.pool.connection() as conn:
-        yield Access(conn, await authorize(request, conn, write=False))
+    @property
+    def permission(self) -> str:
+        return f"{self.resource}:{self.level}"
 
-
-async def _write_access(request: Request) -> AsyncIterator[Access]:
-    async with request.app.state.pool.connection() as conn:
-        principal = await authorize(request, conn, write=True)
-        # One transaction per request, committed when the endpoint returns and before the
-        # response is sent (scope="function"): a 201 always means the row is durable.
-        async with conn.transaction():
-            idem = None
-            key = idempotency.key_from(request)
-            if key is not None:
-                idem = Idempotency(key, idempotency.fingerprint(request, await request.body()))
-                await idempotency.begin(conn, principal, idem)  # may raise Replay
-            yield Access(conn, principal, idem)
-
-
-async def _any_key_access(request: Request) -> AsyncIterator[Access]:
-    # Registry data (partners, coverage, previews) reveals no debtor: any valid key will do.
-    async with request.app.state.pool.connection() as conn:
-        yield Access(conn, await _principal(request, conn))
-
-
-async def _test_helper_access(request: Request) -> AsyncIterator[Access]:
-    # Test helpers do not exist for live keys, whatever the key may do: 404 before 403.
-    async with request.app.state.pool.connection() as conn:
-        principal = await _principal(request, conn)
-        if not principal.is_test:
+    def check(self, request: Request, principal: Principal) -> None:
+        if self.test_only and not principal.is_test:
             raise NotFound(
                 f"Unrecognized request URL ({request.method} {request.url.path}): test "
                 "helpers exist only for test-mode keys.",
                 code="url_invalid",
             )
-    async for access in _write_access(request):
-        yield access
+        if self.secret_only and principal.kind != "secret":
+            raise PermissionDenied(
+                f"Only secret keys manage {self.resource}: this {principal.kind} key cannot, "
+                f"even with the permission {self.permission}."
+            )
+        if not principal.allows(self.resource, self.level):
+            raise PermissionDenied(
+                f"This key lacks the permission {self.permission}. {_hint(principal)}"
+            )
 
 
-# One dependency each (connection + key + permission): every dependency level costs CPU.
-ReadAccess = Annotated[Access, Depends(_read_access, scope="function")]
-WriteAccess = Annotated[Access, Depends(_write_access, scope="function")]
-AnyKeyAccess = Annotated[Access, Depends(_any_key_access, scope="function")]
-TestHelperAccess = Annotated[Access, Depends(_test_helper_access, scope="function")]
+def _hint(principal: Principal) -> str:
+    if principal.kind == "publishable":
+        return f"Publishable keys may only use {', '.join(sorted(PUBLISHABLE))}."
+    return (
+        "A restricted key has only the permissions it was created with (resource:write also "
+        "grants resource:read); secret keys have every permission."
+    )
+
+
+async def authorize(request: Request, conn: Connection, requirement: Requirement) -> Principal:
+    """The caller's principal, if its key meets `requirement` (else 401, 403 or 404)."""
+    principal = await _principal(request, conn)
+    requirement.check(request, principal)
+    return principal
+
+
+class AccessDependency:
+    """An operation's dependency: one connection, the caller checked against `requirement`
+    and, with `transaction`, one transaction (with Idempotency-Key) around the whole request."""
+
+    def __init__(self, requirement: Requirement, *, transaction: bool) -> None:
+        self.requirement = requirement
+        self.transaction = transaction
+
+    def __repr__(self) -> str:
+        return f"require({self.requirement.permission!r}, transaction={self.transaction})"
+
+    async def __call__(self, request: Request) -> AsyncIterator[Access]:
+        async with request.app.state.pool.connection() as conn:
+            principal = await authorize(request, conn, self.requirement)
+            if not self.transaction:
+                yield Access(conn, principal)
+                return
+            # One transaction per request, committed when the endpoint returns and before the
+            # response is sent (scope="function"): a 201 always means the row is durable.
+            async with conn.transaction():
+                idem = None
+                key = idempotency.key_from(request)
+                if key is not None:
+                    idem = Idempotency(key, idempotency.fingerprint(request, await request.body()))
+                    await idempotency.begin(conn, principal, idem)  # may raise Replay
+                yield Access(conn, principal, idem)
+
+
+def require(
+    resource: str,
+    level: Level,
+    *,
+    transaction: bool | None = None,
+    secret_only: bool = False,
+    test_only: bool = False,
+) -> AccessDependency:
+    """The dependency of an operation that needs `resource:level`; writes run in one
+    transaction unless `transaction` says otherwise."""
+    requirement = Requirement(resource, level, secret_only=secret_only, test_only=test_only)
+    if transaction is None:
+        transaction = level == "write"
+    return AccessDependency(requirement, transaction=transaction)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A requirement the route checks itself, on a connection it opens when it chooses
+    (uploads: no connection is held while the bytes stream in)."""
+
+    request: Request
+    requirement: Requirement
+
+    async def authorize(self, conn: Connection) -> Principal:
+        return await authorize(self.request, conn, self.requirement)
+
+
+class GateDependency:
+    def __init__(self, requirement: Requirement) -> None:
+        self.requirement = requirement
+
+    def __repr__(self) -> str:
+        return f"gate({self.requirement.permission!r})"
+
+    async def __call__(self, request: Request) -> Gate:
+        return Gate(request, self.requirement)
+
+
+def requirement_of(route: APIRoute) -> Requirement | None:
+    """The requirement a route declares through its dependencies (None: it declares none)."""
+    pending = list(route.dependant.dependencies)
+    while pending:
+        current = pending.pop()
+        if isinstance(current.call, AccessDependency | GateDependency):
+            return current.call.requirement
+        pending.extend(current.dependencies)
+    return None
+
+
+def api_routes(routes: Any) -> Iterator[APIRoute]:
+    """Every API route, included routers walked (they are included without a prefix, so a
+    route's own path is the one served)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from api_routes(inner.routes)
+        elif isinstance(route, APIRoute):
+            yield route
+
+
+def document_permissions(routes: Any, schema: dict[str, Any]) -> None:
+    """Write each operation's requirement into the OpenAPI document: `x-permission`, a line
+    of its description, and its 403 answer."""
+    paths = schema.get("paths", {})
+    for route in api_routes(routes):
+        requirement = requirement_of(route)
+        if requirement is None:
+            continue
+        for method in route.methods or ():
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            operation["x-permission"] = requirement.permission
+            needs = f"Needs the permission `{requirement.permission}`"
+            if requirement.secret_only:
+                needs += " and a secret key"
+            if requirement.test_only:
+                needs += " and a test-mode key"
+            operation["description"] = f"{needs}.\n\n{operation.get('description', '')}".strip()
+            operation.setdefault("responses", {}).setdefault(
+                "403",
+                {
+                    "description": "The key lacks the permission this operation needs",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ErrorResponse"}
+                        }
+                    },
+                },
+            )
+
+
+# One dependency per operation (connection + key + permission): every level costs CPU.
+CasesRead = Annotated[Access, Depends(require("collection_cases", "read"), scope="function")]
+CasesWrite = Annotated[Access, Depends(require("collection_cases", "write"), scope="function")]
+CaseFilesRead = Annotated[Access, Depends(require("case_files", "read"), scope="function")]
+CaseFilesUpload = Annotated[Gate, Depends(GateDependency(Requirement("case_files", "write")))]
+CaseChatsRead = Annotated[Access, Depends(require("case_chats", "read"), scope="function")]
+CaseChatsWrite = Annotated[Access, Depends(require("case_chats", "write"), scope="function")]
+DebtPaymentsRead = Annotated[Access, Depends(require("debt_payments", "read"), scope="function")]
+PartnersRead = Annotated[Access, Depends(require("collection_partners", "read"), scope="function")]
+CoverageRead = Annotated[Access, Depends(require("collection_coverage", "read"), scope="function")]
+# A preview (a POST) stores nothing: a read permission, no transaction.
+PreviewsRead = Annotated[
+    Access, Depends(require("collection_case_previews", "read"), scope="function")
+]
+EventsRead = Annotated[Access, Depends(require("events", "read"), scope="function")]
+WebhookEndpointsRead = Annotated[
+    Access, Depends(require("webhook_endpoints", "read"), scope="function")
+]
+WebhookEndpointsWrite = Annotated[
+    Access, Depends(require("webhook_endpoints", "write"), scope="function")
+]
+TokensRead = Annotated[Access, Depends(require("tokens", "read"), scope="function")]
+# Minting and revoking keys: secret keys only, whatever a restricted key was granted.
+TokensManage = Annotated[
+    Access, Depends(require("tokens", "write", secret_only=True), scope="function")
+]
+# The partner's side of a case, played by the creditor in test mode.
+TestHelperAccess = Annotated[
+    Access, Depends(require("collection_cases", "write", test_only=True), scope="function")
+]

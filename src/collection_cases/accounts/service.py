@@ -1,4 +1,7 @@
-"""Accounts and API keys: creation, hashing, lookup."""
+"""Accounts, and authenticating API keys: hashing, lookup, the per-process key cache.
+
+Keys are created, listed and revoked as tokens (`collection_cases.tokens.service`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,12 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from collection_cases import db
+from collection_cases.accounts import permissions
+from collection_cases.accounts.permissions import Level
 from collection_cases.db import Scope, Unscoped
-from collection_cases.ids import random_id
 from collection_cases.versions import CURRENT as CURRENT_VERSION
 
 KEY_RE = re.compile(r"^(sk|rk|pk)_(test|live)_[A-Za-z0-9]{8,128}$")
@@ -30,6 +34,10 @@ class Principal:
     scope: Scope
     kind: str
     key_id: str
+    # What a restricted key was granted (secret and publishable keys: implied by the kind).
+    permissions: frozenset[str] = frozenset()
+    # Unix time after which the key no longer authenticates (None: never).
+    expires_at: float | None = None
     # The account's default API version (requests without a CasaPay-Version header use it).
     api_version: str = CURRENT_VERSION
 
@@ -41,9 +49,11 @@ class Principal:
     def is_test(self) -> bool:
         return self.scope.is_test
 
-    @property
-    def can_write(self) -> bool:
-        return self.kind == "secret"
+    def allows(self, resource: str, level: Level) -> bool:
+        return permissions.grants(self.kind, self.permissions, resource, level)
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 def hash_key(raw: str) -> str:
@@ -79,50 +89,21 @@ async def set_api_version(conn: db.Connection, name: str, version: str) -> bool:
     return changed == 1
 
 
-async def create_key(
-    conn: db.Connection,
-    *,
-    account_id: int,
-    kind: str = "secret",
-    is_test: bool = True,
-    raw: str | None = None,
-) -> str:
-    """Store a new key's hash and return the key itself: the only time it is ever seen."""
-    raw = raw or generate_key(kind, is_test=is_test)
-    await db.execute(
-        conn,
-        "INSERT INTO api_keys (id, account_id, is_test, key_hash, key_prefix, kind) "
-        "VALUES (%(id)s, %(account_id)s, %(is_test)s, %(hash)s, %(prefix)s, %(kind)s)",
-        {"id": random_id("key"), "hash": hash_key(raw), "prefix": raw[:12], "kind": kind},
-        scope=Scope(account_id, is_test),
-    )
-    return raw
-
-
-async def ensure_key(conn: db.Connection, *, account_name: str, raw: str) -> None:
-    """Make sure `raw` is a key of `account_name` (the documented demo key)."""
-    found = await db.fetch_value(
-        conn, "SELECT id FROM api_keys WHERE key_hash = %s", (hash_key(raw),), scope=BY_HASH
-    )
-    if found:
-        return
-    match = KEY_RE.match(raw)
-    assert match, "not a key"
-    account_id = await get_or_create_account(conn, account_name)
-    await create_key(
-        conn,
-        account_id=account_id,
-        kind=KIND_BY_PREFIX[match.group(1)],
-        is_test=match.group(2) == "test",
-        raw=raw,
-    )
-
-
 _AUTH_SQL = (
-    "SELECT k.id, k.account_id, k.is_test, k.kind, a.api_version "
+    "SELECT k.id, k.account_id, k.is_test, k.kind, k.permissions, k.expires_at, a.api_version, "
+    "k.last_used_at IS NULL OR k.last_used_at < now() - make_interval(secs => %(every)s) AS stale "
     "FROM api_keys k JOIN accounts a ON a.id = k.account_id "
-    "WHERE k.key_hash = %s AND k.revoked_at IS NULL"
+    "WHERE k.key_hash = %(hash)s AND k.revoked_at IS NULL "
+    "AND (k.expires_at IS NULL OR k.expires_at > now())"
 )
+# The same condition again: of several processes that saw the key stale, one writes.
+_TOUCH_SQL = (
+    "UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s AND {scope} "
+    "AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => %(every)s))"
+)
+# last_used_at is kept to the minute, not to the request: written only when a lookup finds it
+# older than this, so a busy key costs one small UPDATE a minute, not one per request.
+LAST_USED_EVERY_SECONDS = 60
 
 
 class KeyCache:
@@ -142,7 +123,8 @@ class KeyCache:
         entry = self._entries.get(key_hash)
         if entry is None:
             return None
-        if entry[0] < time.monotonic():
+        # A key that expires while remembered stops working at its expiry, not the cache's.
+        if entry[0] < time.monotonic() or entry[1].expired(time.time()):
             self._entries.pop(key_hash, None)
             return None
         return entry[1]
@@ -158,40 +140,35 @@ class KeyCache:
 async def authenticate(
     conn: db.Connection, raw: str, cache: KeyCache | None = None
 ) -> Principal | None:
-    """The key's principal, or None; looked up by hash (the index makes it constant-time)."""
+    """The key's principal, or None when it is unknown, revoked or expired; looked up by hash
+    (the unique index makes it one index probe). A lookup that finds `last_used_at` more than
+    a minute old brings it up to date (one UPDATE of one row, outside any transaction)."""
     if not KEY_RE.fullmatch(raw):
         return None
     key_hash = hash_key(raw)
     if cache is not None and (principal := cache.get(key_hash)) is not None:
         return principal
-    row = await db.fetch_one(conn, _AUTH_SQL, (key_hash,), scope=BY_HASH)
+    row = await db.fetch_one(
+        conn, _AUTH_SQL, {"hash": key_hash, "every": LAST_USED_EVERY_SECONDS}, scope=BY_HASH
+    )
     if row is None:
         return None
+    expires: datetime | None = row["expires_at"]
     principal = Principal(
-        Scope(row["account_id"], row["is_test"]), row["kind"], row["id"], row["api_version"]
+        Scope(row["account_id"], row["is_test"]),
+        row["kind"],
+        row["id"],
+        frozenset(row["permissions"]),
+        None if expires is None else expires.timestamp(),
+        row["api_version"],
     )
+    if row["stale"]:
+        await db.execute(
+            conn,
+            _TOUCH_SQL,
+            {"id": principal.key_id, "every": LAST_USED_EVERY_SECONDS},
+            scope=principal.scope,
+        )
     if cache is not None:
         cache.put(key_hash, principal)
     return principal
-
-
-async def list_keys(conn: db.Connection, account_name: str | None = None) -> list[dict[str, Any]]:
-    """Every key (never the key itself) with its account's name, oldest first."""
-    return await db.fetch_all(
-        conn,
-        "SELECT k.id, a.name, k.key_prefix, k.kind, k.is_test, k.created_at, k.revoked_at "
-        "FROM api_keys k JOIN accounts a ON a.id = k.account_id "
-        "WHERE %(name)s::text IS NULL OR a.name = %(name)s ORDER BY k.created_at, k.id",
-        {"name": account_name},
-        scope=Unscoped("operator listing across accounts"),
-    )
-
-
-async def revoke_key(conn: db.Connection, key_id: str) -> bool:
-    revoked = await db.execute(
-        conn,
-        "UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
-        (key_id,),
-        scope=Unscoped("operator revocation by key id"),
-    )
-    return revoked == 1

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
+from collection_cases.accounts.dependencies import CasesRead, CasesWrite
 from collection_cases.body import (
     json_request,
     json_response,
@@ -43,7 +43,7 @@ router = APIRouter(prefix="/v1/collection_cases", tags=["Collection Cases"])
     openapi_extra=json_request(CollectionCaseCreate),
     responses=error_responses(400, 403, 413, 415, 422),
 )
-async def create_collection_case(request: Request, access: WriteAccess) -> Response:
+async def create_collection_case(request: Request, access: CasesWrite) -> Response:
     params = await parse_json(request, CollectionCaseCreate)
     case = await cases.create_case(
         access.conn,
@@ -61,7 +61,7 @@ async def create_collection_case(request: Request, access: WriteAccess) -> Respo
     responses=error_responses(400, 403, 422),
 )
 async def list_collection_cases(
-    access: ReadAccess,
+    access: CasesRead,
     page: Annotated[ListParams, Depends(list_params)],
     status: Annotated[CaseStatus | None, Query()] = None,
     debtor_country: Annotated[str | None, Query(max_length=10)] = None,
@@ -93,7 +93,7 @@ async def list_collection_cases(
 )
 async def retrieve_collection_case_by_reference(
     reference: Annotated[str, Path(description="8 characters, e.g. Q8OAXF3W")],
-    access: ReadAccess,
+    access: CasesRead,
 ) -> Response:
     case = await cases.get_case_by_reference(
         access.conn, principal=access.principal, reference=reference
@@ -108,7 +108,7 @@ async def retrieve_collection_case_by_reference(
     responses=error_responses(403, 404),
 )
 async def retrieve_collection_case(
-    case_id: Annotated[str, Path(description="dc_...")], access: ReadAccess
+    case_id: Annotated[str, Path(description="dc_...")], access: CasesRead
 ) -> Response:
     case = await cases.get_case(access.conn, principal=access.principal, case_id=case_id)
     return json_response(case)
@@ -125,7 +125,7 @@ async def retrieve_collection_case(
     responses=error_responses(400, 403, 404, 413, 415, 422),
 )
 async def update_collection_case(
-    request: Request, case_id: Annotated[str, Path(description="dc_...")], access: WriteAccess
+    request: Request, case_id: Annotated[str, Path(description="dc_...")], access: CasesWrite
 ) -> Response:
     params = await parse_json(request, CollectionCaseUpdate)
     debtor = params.debtor.model_dump(exclude_unset=True) if params.debtor else None
@@ -149,7 +149,7 @@ async def update_collection_case(
     responses=error_responses(400, 403, 404),
 )
 async def pause_collection_case(
-    request: Request, case_id: Annotated[str, Path()], access: WriteAccess
+    request: Request, case_id: Annotated[str, Path()], access: CasesWrite
 ) -> Response:
     await parse_optional_json(request, NoParams)
     case = await lifecycle.pause(
@@ -168,7 +168,7 @@ async def pause_collection_case(
     responses=error_responses(400, 403, 404),
 )
 async def resume_collection_case(
-    request: Request, case_id: Annotated[str, Path()], access: WriteAccess
+    request: Request, case_id: Annotated[str, Path()], access: CasesWrite
 ) -> Response:
     await parse_optional_json(request, NoParams)
     case = await lifecycle.resume(
@@ -188,7 +188,7 @@ async def resume_collection_case(
     responses=error_responses(400, 403, 404, 422),
 )
 async def close_collection_case(
-    request: Request, case_id: Annotated[str, Path()], access: WriteAccess
+    request: Request, case_id: Annotated[str, Path()], access: CasesWrite
 ) -> Response:
     params = await parse_optional_json(request, CloseParams)
     case = await lifecycle.close(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
-from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
+from collection_cases.accounts.dependencies import CaseChatsRead, CaseChatsWrite
 from collection_cases.body import json_request, json_response, parse_json
 from collection_cases.chat import service as chat
 from collection_cases.chat.schemas import ChatMessage, ChatMessageCreate
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1/collection_cases", tags=["Chat"])
     responses=error_responses(400, 403, 404, 413, 415, 422),
 )
 async def send_chat_message(
-    request: Request, case_id: Annotated[str, Path()], access: WriteAccess
+    request: Request, case_id: Annotated[str, Path()], access: CaseChatsWrite
 ) -> Response:
     params = await parse_json(request, ChatMessageCreate)
     message = await chat.send_message(
@@ -49,7 +49,7 @@ async def send_chat_message(
 )
 async def list_chat_messages(
     case_id: Annotated[str, Path()],
-    access: ReadAccess,
+    access: CaseChatsRead,
     page: Annotated[ListParams, Depends(list_params)],
 ) -> Response:
     found = await chat.list_messages(
@@ -57,8 +57,9 @@ async def list_chat_messages(
         principal=access.principal,
         case_id=case_id,
         params=page,
-        # Dashboards (restricted keys) look without marking anything read.
-        mark_read=access.principal.can_write,
+        # Only a key that may write to the chat marks the partner's messages read: dashboards
+        # (case_chats:read) look without changing anything.
+        mark_read=access.principal.allows("case_chats", "write"),
     )
     url = f"{router.prefix}/{case_id}/chat"
     return json_response(found.envelope(chat.render, url=url))

@@ -9,7 +9,11 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from collection_cases import versions
-from collection_cases.accounts.dependencies import ReadAccess, WriteAccess
+from collection_cases.accounts.dependencies import (
+    EventsRead,
+    WebhookEndpointsRead,
+    WebhookEndpointsWrite,
+)
 from collection_cases.body import json_request, json_response, parse_json
 from collection_cases.errors import InvalidRequestError, ValidationFailed
 from collection_cases.events import service as events
@@ -94,7 +98,7 @@ class WebhookDelivery(BaseModel):
 )
 async def list_events(
     request: Request,
-    access: ReadAccess,
+    access: EventsRead,
     page: Annotated[ListParams, Depends(list_params)],
     type: Annotated[  # noqa: A002 - the documented parameter name
         str | None, Query(max_length=100, description="A type, or a family: collection_case.*")
@@ -146,7 +150,7 @@ async def list_events(
     responses=error_responses(403, 404),
 )
 async def retrieve_event(
-    request: Request, event_id: Annotated[str, Path()], access: ReadAccess
+    request: Request, event_id: Annotated[str, Path()], access: EventsRead
 ) -> Response:
     return json_response(
         await events.get_event(
@@ -166,7 +170,7 @@ async def retrieve_event(
     openapi_extra=json_request(webhooks.WebhookEndpointCreate),
     responses=error_responses(400, 403, 413, 415, 422),
 )
-async def create_webhook_endpoint(request: Request, access: WriteAccess) -> Response:
+async def create_webhook_endpoint(request: Request, access: WebhookEndpointsWrite) -> Response:
     params = await parse_json(request, webhooks.WebhookEndpointCreate)
     endpoint = await webhooks.create_endpoint(
         access.conn, principal=access.principal, params=params
@@ -181,7 +185,7 @@ async def create_webhook_endpoint(request: Request, access: WriteAccess) -> Resp
     responses=error_responses(400, 403, 422),
 )
 async def list_webhook_endpoints(
-    access: ReadAccess, page: Annotated[ListParams, Depends(list_params)]
+    access: WebhookEndpointsRead, page: Annotated[ListParams, Depends(list_params)]
 ) -> Response:
     found = await webhooks.list_endpoints(access.conn, principal=access.principal, params=page)
     version = access.principal.api_version
@@ -199,7 +203,7 @@ async def list_webhook_endpoints(
     responses=error_responses(403, 404),
 )
 async def retrieve_webhook_endpoint(
-    endpoint_id: Annotated[str, Path()], access: ReadAccess
+    endpoint_id: Annotated[str, Path()], access: WebhookEndpointsRead
 ) -> Response:
     endpoint = await webhooks.get_endpoint(
         access.conn, principal=access.principal, endpoint_id=endpoint_id
@@ -215,7 +219,7 @@ async def retrieve_webhook_endpoint(
     responses=error_responses(400, 403, 404, 413, 415, 422),
 )
 async def update_webhook_endpoint(
-    request: Request, endpoint_id: Annotated[str, Path()], access: WriteAccess
+    request: Request, endpoint_id: Annotated[str, Path()], access: WebhookEndpointsWrite
 ) -> Response:
     params = await parse_json(request, webhooks.WebhookEndpointUpdate)
     endpoint = await webhooks.update_endpoint(
@@ -231,7 +235,7 @@ async def update_webhook_endpoint(
     responses=error_responses(403, 404),
 )
 async def delete_webhook_endpoint(
-    endpoint_id: Annotated[str, Path()], access: WriteAccess
+    endpoint_id: Annotated[str, Path()], access: WebhookEndpointsWrite
 ) -> Response:
     deleted = await webhooks.delete_endpoint(
         access.conn, principal=access.principal, endpoint_id=endpoint_id
@@ -247,7 +251,7 @@ async def delete_webhook_endpoint(
 )
 async def list_webhook_deliveries(
     endpoint_id: Annotated[str, Path()],
-    access: ReadAccess,
+    access: WebhookEndpointsRead,
     page: Annotated[ListParams, Depends(list_params)],
 ) -> Response:
     found = await webhooks.list_deliveries(

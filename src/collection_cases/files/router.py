@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from collection_cases.accounts.dependencies import ReadAccess, authorize
+from collection_cases.accounts.dependencies import CaseFilesRead, CaseFilesUpload
 from collection_cases.body import json_response
 from collection_cases.files import service as files
 from collection_cases.files.schemas import UPLOAD_REQUEST, CaseFile, DocumentType
@@ -32,7 +32,7 @@ router = APIRouter(tags=["Case Files"])
     responses=error_responses(400, 403, 404, 413, 415),
 )
 async def upload_case_file(
-    request: Request, case_id: Annotated[str, Path(description="dc_...")]
+    request: Request, case_id: Annotated[str, Path(description="dc_...")], gate: CaseFilesUpload
 ) -> Response:
     store: FileStore = request.app.state.file_store
     key = idempotency.key_from(request)
@@ -40,7 +40,7 @@ async def upload_case_file(
     # held while the bytes stream in: a slow client must not hold a pool slot.
     pool = request.app.state.pool
     async with pool.connection() as conn:
-        principal = await authorize(request, conn, write=True)
+        principal = await gate.authorize(conn)
         await files.open_case(conn, principal=principal, case_id=case_id)
     upload = await receive_upload(request, store, request.app.state.settings.max_upload_bytes)
     try:
@@ -79,7 +79,7 @@ async def upload_case_file(
 )
 async def list_case_files(
     case_id: Annotated[str, Path(description="dc_...")],
-    access: ReadAccess,
+    access: CaseFilesRead,
     page: Annotated[ListParams, Depends(list_params)],
     document_type: Annotated[DocumentType | None, Query()] = None,
 ) -> Response:
@@ -101,7 +101,7 @@ async def list_case_files(
     responses=error_responses(403, 404),
 )
 async def retrieve_case_file(
-    file_id: Annotated[str, Path(description="file_...")], access: ReadAccess
+    file_id: Annotated[str, Path(description="file_...")], access: CaseFilesRead
 ) -> Response:
     row = await files.get_file_row(access.conn, principal=access.principal, file_id=file_id)
     return json_response(files.render(row))
@@ -127,7 +127,7 @@ def _content_disposition(filename: str) -> str:
     },
 )
 async def download_case_file(
-    request: Request, file_id: Annotated[str, Path(description="file_...")], access: ReadAccess
+    request: Request, file_id: Annotated[str, Path(description="file_...")], access: CaseFilesRead
 ) -> Response:
     row = await files.get_file_row(access.conn, principal=access.principal, file_id=file_id)
     store: FileStore = request.app.state.file_store

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from collection_cases.accounts.dependencies import AnyKeyAccess
+from collection_cases.accounts.dependencies import CoverageRead, PartnersRead, PreviewsRead
 from collection_cases.body import json_request, json_response, parse_json
 from collection_cases.cases.schemas import PreviewParams
 from collection_cases.errors import ValidationFailed, not_found
@@ -88,7 +88,7 @@ def _country(value: str, param: str) -> str:
     responses=error_responses(400, 422),
 )
 async def list_collection_partners(
-    access: AnyKeyAccess,
+    access: PartnersRead,
     page: Annotated[ListParams, Depends(page_params)],
     country: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
@@ -105,7 +105,7 @@ async def list_collection_partners(
     responses=error_responses(404),
 )
 async def retrieve_collection_partner(
-    partner_id: Annotated[str, Path(description="cp_...")], access: AnyKeyAccess
+    partner_id: Annotated[str, Path(description="cp_...")], access: PartnersRead
 ) -> Response:
     row = await partners.get_partner(access.conn, partner_id)
     if row is None:
@@ -120,7 +120,7 @@ async def retrieve_collection_partner(
     responses=error_responses(400, 422),
 )
 async def list_coverage(
-    access: AnyKeyAccess, page: Annotated[ListParams, Depends(page_params)]
+    access: CoverageRead, page: Annotated[ListParams, Depends(page_params)]
 ) -> Response:
     data, has_more = await partners.page_coverage(access.conn, page)
     return json_response(list_object(data, has_more=has_more, url="/v1/collection_coverage"))
@@ -133,7 +133,7 @@ async def list_coverage(
     responses=error_responses(404),
 )
 async def retrieve_coverage(
-    country: Annotated[str, Path(description="ISO 3166-1 alpha-2")], access: AnyKeyAccess
+    country: Annotated[str, Path(description="ISO 3166-1 alpha-2")], access: CoverageRead
 ) -> Response:
     try:
         code = country_code(country)
@@ -150,7 +150,7 @@ async def retrieve_coverage(
     openapi_extra=json_request(PreviewParams),
     responses=error_responses(400, 413, 415, 422),
 )
-async def preview_collection_case(request: Request, access: AnyKeyAccess) -> Response:
+async def preview_collection_case(request: Request, access: PreviewsRead) -> Response:
     params = await parse_json(request, PreviewParams)
     return json_response(
         await previews.preview(access.conn, params, base_url=str(request.base_url))

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
-from collection_cases.accounts.dependencies import ReadAccess
+from collection_cases.accounts.dependencies import DebtPaymentsRead
 from collection_cases.body import json_response
 from collection_cases.openapi_docs import error_responses
 from collection_cases.pagination import ListObject, ListParams, list_params
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1/debt_payments", tags=["Debt Payments"])
     responses=error_responses(400, 403, 422),
 )
 async def list_debt_payments(
-    access: ReadAccess,
+    access: DebtPaymentsRead,
     page: Annotated[ListParams, Depends(list_params)],
     case: Annotated[str | None, Query(max_length=100, description="dc_...")] = None,
 ) -> Response:
@@ -41,7 +41,7 @@ async def list_debt_payments(
     responses=error_responses(403, 404),
 )
 async def retrieve_debt_payment(
-    payment_id: Annotated[str, Path(description="dp_...")], access: ReadAccess
+    payment_id: Annotated[str, Path(description="dp_...")], access: DebtPaymentsRead
 ) -> Response:
     payment = await payments.get_payment(
         access.conn, principal=access.principal, payment_id=payment_id
