@@ -83,6 +83,11 @@ class TestUpload:
         disposition = response.headers["content-disposition"]
         assert disposition.startswith('attachment; filename="Rechnung M_rz.pdf"')
         assert "filename*=UTF-8''Rechnung%20M%C3%A4rz.pdf" in disposition
+        # What is served is what /openapi.json documents for this operation.
+        spec = (await fclient.get("/openapi.json")).json()
+        documented = spec["paths"]["/v1/case_files/{file_id}/contents"]["get"]["responses"]["200"]
+        assert "application/pdf" in documented["content"]
+        assert "application/octet-stream" not in documented["content"]
 
     async def test_type_comes_from_the_bytes_not_the_header(self, fclient, account):
         case = await make_case(fclient, account)

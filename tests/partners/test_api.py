@@ -184,3 +184,17 @@ class TestPreviews:
         assert r.status_code == 400
         assert r.json()["error"]["code"] == "parameter_missing"
         assert r.json()["error"]["param"] == "debtor.country"
+
+    async def test_idempotency_key_replays_a_preview(self, client, account):
+        headers = {**account.headers, "Idempotency-Key": "preview-1"}
+        first = await client.post("/v1/collection_case_previews", json=case_body(), headers=headers)
+        again = await client.post("/v1/collection_case_previews", json=case_body(), headers=headers)
+        assert first.status_code == again.status_code == 200
+        assert again.json() == first.json()
+        assert again.headers["idempotent-replayed"] == "true"
+        other = await client.post(
+            "/v1/collection_case_previews",
+            json=case_body(amount_to_recover=1000),
+            headers=headers,
+        )
+        assert (other.status_code, other.json()["error"]["type"]) == (400, "idempotency_error")

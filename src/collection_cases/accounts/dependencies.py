@@ -273,9 +273,11 @@ CaseChatsWrite = Annotated[Access, Depends(require("case_chats", "write"), scope
 DebtPaymentsRead = Annotated[Access, Depends(require("debt_payments", "read"), scope="function")]
 PartnersRead = Annotated[Access, Depends(require("collection_partners", "read"), scope="function")]
 CoverageRead = Annotated[Access, Depends(require("collection_coverage", "read"), scope="function")]
-# A preview (a POST) stores nothing: a read permission, no transaction.
+# A preview stores nothing, so a read permission; but it is a POST, so it honours an
+# Idempotency-Key like every POST (its response is kept and replayed): a transaction.
 PreviewsRead = Annotated[
-    Access, Depends(require("collection_case_previews", "read"), scope="function")
+    Access,
+    Depends(require("collection_case_previews", "read", transaction=True), scope="function"),
 ]
 EventsRead = Annotated[Access, Depends(require("events", "read"), scope="function")]
 WebhookEndpointsRead = Annotated[

@@ -118,9 +118,11 @@ def _content_disposition(filename: str) -> str:
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "The file's bytes, with the detected Content-Type",
+            "description": "The file's bytes, served with the type detected from them at upload "
+            "(one of these; never the client's claim)",
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in files.SERVED_TYPES
             },
         },
         **error_responses(403, 404),

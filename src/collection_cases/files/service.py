@@ -31,6 +31,7 @@ _INSERT = f"""
         %(description)s, %(filename)s, %(size)s, %(content_type)s, %(sha256)s, %(storage_key)s)
     RETURNING {COLUMNS}
 """
+# The media type stored for each detected type (what a download is served as) -> its label.
 _LABELS = {
     "application/pdf": "pdf",
     "image/jpeg": "jpeg",
@@ -44,6 +45,9 @@ _LABELS = {
     "text/plain": "txt",
     "message/rfc822": "eml",
 }
+
+
+SERVED_TYPES = tuple(_LABELS)
 
 
 def render(m: dict[str, Any]) -> dict[str, Any]:

@@ -152,6 +152,5 @@ async def retrieve_coverage(
 )
 async def preview_collection_case(request: Request, access: PreviewsRead) -> Response:
     params = await parse_json(request, PreviewParams)
-    return json_response(
-        await previews.preview(access.conn, params, base_url=str(request.base_url))
-    )
+    preview = await previews.preview(access.conn, params, base_url=str(request.base_url))
+    return await access.respond(preview)
