@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from collection_cases import __version__, db, egress, secret_key
 from collection_cases.accounts.dependencies import document_permissions
+from collection_cases.accounts.permissions import PLATFORM_RESOURCES
 from collection_cases.accounts.service import KeyCache
 from collection_cases.body import REQUEST_MODELS, json_response
 from collection_cases.cases.router import router as cases_router
@@ -84,7 +85,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         where = f"{request.method} {printable(request.url.path, 200)}"
         if exc.status_code == 404:
-            return NotFound(f"Unrecognized request URL ({where}).", code="url_invalid").response()
+            message = f"Unrecognized request URL ({where})."
+            resource = request.url.path.removeprefix("/v1/").split("/", 1)[0]
+            if request.url.path.startswith("/v1/") and resource in PLATFORM_RESOURCES:
+                # The vendor's getting-started pages show other products' endpoints.
+                message += (
+                    f" {resource} belongs to another product of the platform; this server "
+                    "implements debt collection (see /docs for what it serves)."
+                )
+            return NotFound(message, code="url_invalid").response()
         if exc.status_code == 405:
             # Every method of every route at this path (Starlette names only the first).
             allowed = sorted(_methods_at(request.app.router.routes, request.url.path))
