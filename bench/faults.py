@@ -44,10 +44,17 @@ async def client_loop(c: httpx.AsyncClient, stop: asyncio.Event, log: list) -> N
         started = time.monotonic()
         ref = f"F-{time.monotonic_ns()}"
         try:
-            r = await c.post("/v1/collection_cases",
-                             json={**run.DOCUMENTED_BODY, "creditor_reference": ref})
-            log.append((started, time.monotonic() - started, r.status_code,
-                        r.json().get("id") if r.status_code == 201 else None))
+            r = await c.post(
+                "/v1/collection_cases", json={**run.DOCUMENTED_BODY, "creditor_reference": ref}
+            )
+            log.append(
+                (
+                    started,
+                    time.monotonic() - started,
+                    r.status_code,
+                    r.json().get("id") if r.status_code == 201 else None,
+                )
+            )
         except httpx.HTTPError as exc:
             log.append((started, time.monotonic() - started, type(exc).__name__, None))
             await asyncio.sleep(0.05)
@@ -60,7 +67,9 @@ async def main() -> int:
     env.update(COLLECTION_CASES_LOG_LEVEL="warning", COLLECTION_CASES_RATE_LIMIT_PER_SECOND="0")
     proc = subprocess.Popen(
         [str(run.BIN / "collection-cases"), "serve", "--port", str(port), "--data-dir", str(data)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(150):
@@ -72,8 +81,9 @@ async def main() -> int:
         time.sleep(0.2)
     log: list = []  # type: ignore[type-arg]
     stop = asyncio.Event()
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEY}"},
-                                 timeout=30) as c:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+    ) as c:
         clients = [asyncio.create_task(client_loop(c, stop, log)) for _ in range(16)]
         await asyncio.sleep(3)
         t_down = time.monotonic()
@@ -81,8 +91,17 @@ async def main() -> int:
         print(f"[{t_down - t_down:5.1f}s] PostgreSQL stopped (immediate)")  # noqa: T201
         await asyncio.sleep(5)
         t_up = time.monotonic()
-        pg_ctl(data, "-w", "-o", "-h ''", "-o", f"-k {data / 'postgres'}", "-l",
-               str(data / "postgres" / "log"), "start")
+        pg_ctl(
+            data,
+            "-w",
+            "-o",
+            "-h ''",
+            "-o",
+            f"-k {data / 'postgres'}",
+            "-l",
+            str(data / "postgres" / "log"),
+            "start",
+        )
         print(f"[{t_up - t_down:5.1f}s] PostgreSQL started again")  # noqa: T201
         await asyncio.sleep(5)
         t_term = time.monotonic()
@@ -106,8 +125,14 @@ async def main() -> int:
         rows = [r for r in log if phase(r[0]) == name]
         statuses = Counter(str(r[2]) for r in rows)
         slowest = max((r[1] for r in rows if r[2] == 503), default=0.0)
-        print(f"{name:9} {dict(statuses)}" + (f"  slowest 503: {slowest * 1000:.0f} ms"  # noqa: T201
-                                              if slowest else ""))
+        print(
+            f"{name:9} {dict(statuses)}"
+            + (
+                f"  slowest 503: {slowest * 1000:.0f} ms"  # noqa: T201
+                if slowest
+                else ""
+            )
+        )
     first_ok = min((r[0] for r in log if r[0] >= t_up and r[2] == 201), default=None)
     if first_ok is not None:
         print(f"first 201 {first_ok - t_up:.2f}s after PostgreSQL came back")  # noqa: T201
