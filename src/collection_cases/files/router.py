@@ -13,6 +13,7 @@ from collection_cases.accounts.dependencies import ReadAccess, authorize
 from collection_cases.body import json_response, list_envelope
 from collection_cases.db import connection
 from collection_cases.files import service as files
+from collection_cases.files import sniff
 from collection_cases.files.schemas import UPLOAD_REQUEST, CaseFile, CaseFileList, DocumentType
 from collection_cases.files.storage import FileStore
 from collection_cases.files.upload import receive_upload
@@ -119,8 +120,10 @@ def _content_disposition(filename: str) -> str:
     responses={
         200: {
             "description": "The file's bytes, with the detected Content-Type",
+            # Served as the type detected at upload: one of the accepted ones.
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                kind.mime: {"schema": {"type": "string", "format": "binary"}}
+                for kind in sniff.ALL_TYPES
             },
         },
         **error_responses(403, 404),
