@@ -84,8 +84,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logs.configure(settings.log_level)
     url, is_embedded = resolve_database(settings)
-    # Worker processes inherit the environment: they find the same database, never start one.
+    # Worker processes inherit the environment: they find the same database, never start one,
+    # and know whether the demo key exists (the docs and the front door show it then).
     os.environ["DATABASE_URL"] = url
+    os.environ["COLLECTION_CASES_EMBEDDED"] = "true" if is_embedded else "false"
     get_settings.cache_clear()
     migrate.upgrade(url)
     if is_embedded:

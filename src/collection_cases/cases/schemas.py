@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, ValidationInfo, field_validator
 
@@ -65,6 +65,27 @@ class DebtorCreate(StrictModel):
         if not phone_is_possible(value, region):
             raise ValueError("is not a possible phone number; use international format (+49 ...)")
         return value.strip()
+
+
+# The request body of the vendor's create example, as the API docs pre-fill it.
+CREATE_EXAMPLE: dict[str, Any] = {
+    "amount_to_recover": 360000,
+    "currency": "eur",
+    "debtor": {
+        "type": "private",
+        "name": "John Smith",
+        "email": "john.smith@example.com",
+        "phone": "+49 170 1234567",
+        "address": {
+            "line1": "Friedrichstraße 123",
+            "city": "Berlin",
+            "postal_code": "10117",
+            "country": "DE",
+        },
+    },
+    "creditor_reference": "INV-2024-0892",
+    "due_date": "2024-11-01",
+}
 
 
 class CollectionCaseCreate(StrictModel):
