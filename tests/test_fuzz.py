@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e import CLI, free_port, serve, stop, wait_healthy
+from tests.live import CLI, free_port, serve, stop, wait_healthy
 
 pytestmark = pytest.mark.e2e
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))

@@ -61,22 +61,11 @@ def test_downgrade_to_base_and_up_again(fresh_database: str) -> None:
     assert migrate.current_revision(fresh_database) == migrate.head_revision()
 
 
-def test_migrations_run_from_an_installed_wheel(fresh_database: str, tmp_path) -> None:
+def test_migrations_run_from_an_installed_wheel(
+    fresh_database: str, installed_wheel: Path, tmp_path
+) -> None:
     """Build the wheel, install it (without the checkout on the path) and migrate with it."""
-    root = Path(__file__).resolve().parent.parent
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(
-        [*pip, "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(root)],
-        check=True,
-        capture_output=True,
-    )
-    wheel = next((tmp_path / "dist").glob("collection_cases-*.whl"))
-    target = tmp_path / "site"
-    subprocess.run(
-        [*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
-        check=True,
-        capture_output=True,
-    )
+    target = installed_wheel
     script = (
         "import sys, collection_cases.migrate as m;"
         "assert m.__file__.startswith(sys.argv[2]), m.__file__;"

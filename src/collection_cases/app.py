@@ -24,7 +24,7 @@ from collection_cases.body import REQUEST_MODELS, json_response
 from collection_cases.cases.router import router as cases_router
 from collection_cases.cases.test_helpers import router as test_helpers_router
 from collection_cases.chat.router import router as chat_router
-from collection_cases.config import Settings, get_settings
+from collection_cases.config import DEMO_KEY, Settings, get_settings
 from collection_cases.errors import (
     ApiError,
     MethodNotAllowed,
@@ -45,6 +45,7 @@ from collection_cases.payments.router import router as payments_router
 from collection_cases.ratelimit import Grants, make_limiter
 from collection_cases.request_body import BodyGuard
 from collection_cases.tokens.router import router as tokens_router
+from collection_cases.web import router as web
 
 log = logging.getLogger("collection_cases")
 
@@ -52,8 +53,18 @@ API_DESCRIPTION = """
 The Collection Cases API: submit a debt to a licensed collection partner and follow it to its
 end. Authenticate with `Authorization: Bearer sk_test_...` (or HTTP Basic with the key as user
 name). Every error answers `{"error": {"type", "code", "message", "param", "doc_url"}}` and every
-response carries a `Request-Id` header.
+response carries a `Request-Id` header. What each error means and how to fix it:
+[the error reference](/docs/errors).
 """
+
+_DEMO_KEY_HELP = (
+    f"This server runs on the embedded default, so the demo account's key works: "
+    f"`{DEMO_KEY}`. Paste it here and press Authorize."
+)
+_KEYS_HELP = (
+    "No key exists until an operator creates one: `collection-cases keys create --account NAME` "
+    "prints it once."
+)
 
 
 def _methods_at(routes: Any, path: str) -> set[str]:
@@ -183,12 +194,26 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
                         },
                     }
     # Keys are parsed by us (so errors keep our shape), not by FastAPI's security classes.
+    # Swagger UI's Authorize dialog shows these descriptions: say where a key comes from.
+    settings: Settings = app.state.settings
+    key_help = _DEMO_KEY_HELP if settings.embedded else _KEYS_HELP
+    if settings.embedded:
+        schema["info"]["description"] += (
+            f"\n**Try it here:** press *Authorize* and use the demo key `{DEMO_KEY}`.\n"
+        )
     schema["components"]["securitySchemes"] = {
-        "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "sk_/rk_/pk_ API key"},
+        "HTTPBearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": f"Your API key (`sk_test_...`, `rk_test_...`, `pk_test_...`) as a "
+            "bearer token. "
+            f"{key_help}",
+        },
         "HTTPBasic": {
             "type": "http",
             "scheme": "basic",
-            "description": "The API key as user name, empty password (curl -u sk_test_...:)",
+            "description": "The API key as user name, empty password (`curl -u sk_test_...:`). "
+            f"{key_help}",
         },
     }
     for name, path in schema.get("paths", {}).items():
@@ -292,6 +317,9 @@ def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None)
         redirect_slashes=False,
         # FastAPI's native OpenTelemetry costs a check on every request; off by default.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        # Served by web/ from the package instead of a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
@@ -311,6 +339,7 @@ def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None)
     app.include_router(test_helpers_router)
     app.include_router(events_router)
     app.include_router(tokens_router)
+    web.install(app)
     app.add_middleware(RequestContextMiddleware, max_json_body_bytes=settings.max_json_body_bytes)
     # Outermost: sees every answer, including the 413s the middleware above gives.
     app.add_middleware(

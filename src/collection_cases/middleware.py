@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from collection_cases import errors
 from collection_cases.errors import ApiError, InternalError, PayloadTooLarge
 
 log = logging.getLogger("collection_cases.access")
@@ -32,6 +33,8 @@ class RequestContextMiddleware:
         request_id = "req_" + secrets.token_hex(12)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        # Error bodies link to the error reference on the host this request reached.
+        base_token = errors.set_base_url(scope)
         started = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500, "started": False}
         header_id = request_id.encode()
@@ -53,6 +56,7 @@ class RequestContextMiddleware:
             if declared is not None and declared > limit:
                 await self._error(send_wrapper, BodyTooLarge(_too_large(limit)), request_id)
                 self._log(scope, request_id, 413, started)
+                errors.reset_base_url(base_token)
                 return
             receive = _limited(receive, limit)
 
@@ -71,6 +75,7 @@ class RequestContextMiddleware:
                 await self._error(send_wrapper, error, request_id)
         finally:
             self._log(scope, request_id, status_holder["status"], started)
+            errors.reset_base_url(base_token)
 
     def _limit(self, scope: Scope) -> int | None:
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):

@@ -344,7 +344,7 @@ class TestCreateValidation:
         assert error["code"] == code
         assert error["param"] == param
         assert error["message"]
-        assert error["doc_url"].startswith("https://")
+        assert error["doc_url"] == f"http://testserver/docs/errors#{code}"
         assert response.headers["request-id"].startswith("req_")
 
     async def test_due_date_in_future_refused(self, client, account):

@@ -17,6 +17,7 @@ from collection_cases.body import (
 from collection_cases.cases import lifecycle
 from collection_cases.cases import service as cases
 from collection_cases.cases.schemas import (
+    CREATE_EXAMPLE,
     CaseStatus,
     CloseParams,
     CollectionCase,
@@ -40,7 +41,7 @@ router = APIRouter(prefix="/v1/collection_cases", tags=["Collection Cases"])
     response_model=CollectionCase,
     operation_id="create_collection_case",
     summary="Create a collection case",
-    openapi_extra=json_request(CollectionCaseCreate),
+    openapi_extra=json_request(CollectionCaseCreate, example=CREATE_EXAMPLE),
     responses=error_responses(400, 403, 413, 415, 422),
 )
 async def create_collection_case(request: Request, access: CasesWrite) -> Response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, ValidationInfo, field_validator
 
@@ -73,6 +73,27 @@ class DebtorCreate(DebtorFields):
     """The debtor of a case: the address is required."""
 
     address: AddressCreate
+
+
+# The request body of the vendor's create example, as the API docs pre-fill it.
+CREATE_EXAMPLE: dict[str, Any] = {
+    "amount_to_recover": 360000,
+    "currency": "eur",
+    "debtor": {
+        "type": "private",
+        "name": "John Smith",
+        "email": "john.smith@example.com",
+        "phone": "+49 170 1234567",
+        "address": {
+            "line1": "Friedrichstraße 123",
+            "city": "Berlin",
+            "postal_code": "10117",
+            "country": "DE",
+        },
+    },
+    "creditor_reference": "INV-2024-0892",
+    "due_date": "2024-11-01",
+}
 
 
 class CollectionCaseCreate(StrictModel):

@@ -34,6 +34,7 @@ TXT = FileType("text/plain", "txt")
 EML = FileType("message/rfc822", "eml")
 
 ALLOWED = "PDF, JPEG, PNG, DOC, DOCX, XLS, XLSX, CSV, TXT, EML or ZIP"
+ALL_TYPES = (PDF, JPEG, PNG, DOC, DOCX, XLS, XLSX, CSV, TXT, EML, ZIP)
 _BY_MIME = {t.mime: t for t in (PDF, JPEG, PNG)}
 _EML_HEADERS = (
     b"from:",
