@@ -1,11 +1,15 @@
-"""`make bench`: the project against the raw ceiling, on this machine, bounded in time.
+"""`make bench`: the project against two ceilings, on this machine, bounded in time.
 
 1. PostgreSQL: DATABASE_URL's server (database cc_bench) or an embedded one under .data/bench.
 2. Data: migrations, a bench account and key, 1,000,000 cases (loaded once, kept).
-3. For 1 and 2 workers: `collection-cases serve`, then bench/reference_app.py under the same
-   uvicorn settings, each driven by wrk (c32, 2 threads) through every scenario.
-4. Memory: RSS of one worker after ~20,000 and ~200,000 requests.
-Prints a table (req/s, p50, p99, errors, ratio to the reference) and writes bench/results/.
+3. For 1 and 2 workers: `collection-cases serve`, bench/stack_app.py (the leanest app of this
+   stack: FastAPI + psycopg_pool, the key and the row in one query) and bench/reference_app.py
+   (raw ASGI + asyncpg), all under the same uvicorn settings, each driven by wrk (2 threads,
+   c32) through every scenario; then the project again at c256 (errors, sessions).
+4. For every scenario, the PostgreSQL sessions opened during it (pg_stat_database.sessions).
+5. Memory: RSS of one worker after ~20,000 and ~200,000 requests.
+Prints a table (req/s, p50, p99, errors, sessions, ratios to both ceilings) and writes
+bench/results/.
 """
 
 from __future__ import annotations
@@ -214,11 +218,12 @@ def start(kind: str, url: str, workers: int, port: int) -> subprocess.Popen[byte
             "--workers",
             str(workers),
         ]
+        env.setdefault("COLLECTION_CASES_SECRET_KEY", "bench-secret-key-bench-secret-key-0123")
     else:
         env["BENCH_DATABASE_URL"] = libpq(url)
         cmd = [
             str(BIN / "uvicorn"),
-            "bench.reference_app:app",
+            f"bench.{'reference' if kind == 'reference' else 'stack'}_app:app",
             "--port",
             str(port),
             "--workers",
@@ -265,7 +270,18 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run_suite(kind: str, url: str, workers: int, scripts: dict[str, str], args) -> dict:  # type: ignore[no-untyped-def]
+def sessions(url: str) -> int:
+    """Sessions ever opened on the bench database (PostgreSQL 14+)."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else -1
+
+
+def run_suite(  # type: ignore[no-untyped-def]
+    kind: str, url: str, workers: int, scripts: dict[str, str], args, connections: int
+) -> dict:
     port = free_port()
     proc = start(kind, url, workers, port)
     results = {}
@@ -273,12 +289,16 @@ def run_suite(kind: str, url: str, workers: int, scripts: dict[str, str], args) 
         for name, script in scripts.items():
             if args.only and name not in args.only:
                 continue
-            wrk(f"http://127.0.0.1:{port}", script, 1, args.connections)  # warm-up
-            results[name] = wrk(f"http://127.0.0.1:{port}", script, args.duration, args.connections)
+            wrk(f"http://127.0.0.1:{port}", script, 1, connections)  # warm-up
+            before = sessions(url)
+            results[name] = wrk(f"http://127.0.0.1:{port}", script, args.duration, connections)
+            # Our own probe opens one session: whatever more was opened, the server opened.
+            results[name]["sessions"] = sessions(url) - before - 1
             r = results[name]
             log(
-                f"{kind:9} w{workers} {name:17} {r['rps']:8.0f} req/s  p50 {r['p50']:6.1f} ms"
-                f"  p99 {r['p99']:6.1f} ms  errors {r['errors']}"
+                f"{kind:9} w{workers} c{connections} {name:17} {r['rps']:8.0f} req/s  "
+                f"p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  errors {r['errors']}  "
+                f"sessions {r['sessions']}"
             )
     finally:
         stop(proc)
@@ -307,18 +327,27 @@ def memory(url: str, script: str, connections: int) -> dict:
 
 def table(results: dict) -> str:
     lines = [
-        "| scenario | workers | project req/s | reference req/s | ratio | project p50 ms "
-        "| project p99 ms | errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | w | project req/s | stack req/s | raw req/s | ÷ stack | ÷ raw "
+        "| p50 ms | p99 ms | errors | sessions |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def ratio(r: dict, ref: dict | None) -> str:
+        return f"{r['rps'] / ref['rps']:.2f}" if ref and ref["rps"] else "-"
+
     for workers, per in results["runs"].items():
         for name, r in per["project"].items():
-            ref = per.get("reference", {}).get(name)
-            ratio = f"{r['rps'] / ref['rps']:.2f}" if ref and ref["rps"] else "-"
-            ref_rps = f"{ref['rps']:.0f}" if ref else "-"
+            stack = per.get("stack", {}).get(name)
+            raw = per.get("reference", {}).get(name)
             lines.append(
-                f"| {name} | {workers} | {r['rps']:.0f} | {ref_rps} | {ratio} | {r['p50']:.1f} "
-                f"| {r['p99']:.1f} | {r['errors']} |"
+                f"| {name} | {workers} | {r['rps']:.0f} | {stack['rps'] if stack else 0:.0f} "
+                f"| {raw['rps'] if raw else 0:.0f} | {ratio(r, stack)} | {ratio(r, raw)} "
+                f"| {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} | {r['sessions']} |"
+            )
+        for name, r in per.get("project_c256", {}).items():
+            lines.append(
+                f"| {name} (c256) | {workers} | {r['rps']:.0f} | | | | | {r['p50']:.1f} "
+                f"| {r['p99']:.1f} | {r['errors']} | {r['sessions']} |"
             )
     return "\n".join(lines)
 
@@ -332,6 +361,9 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="scenario names")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--high", type=int, default=256, help="connections of the high-load pass (0: skip)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         log("installing wrk from the system packages...")
@@ -347,9 +379,13 @@ def main() -> int:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
     for workers in (int(w) for w in args.workers.split(",")):
-        per = {"project": run_suite("project", url, workers, scripts, args)}
+        per = {"project": run_suite("project", url, workers, scripts, args, args.connections)}
         if not args.no_reference:
-            per["reference"] = run_suite("reference", url, workers, scripts, args)
+            per["stack"] = run_suite("stack", url, workers, scripts, args, args.connections)
+            per["reference"] = run_suite("reference", url, workers, scripts, args, args.connections)
+        if args.high:
+            high = {k: v for k, v in scripts.items() if k in ("retrieve_id", "list_first")}
+            per["project_c256"] = run_suite("project", url, workers, high, args, args.high)
         results["runs"][workers] = per
     if not args.no_memory:
         results["memory"] = memory(url, scripts["retrieve_id"], args.connections)

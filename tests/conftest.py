@@ -28,6 +28,16 @@ from collection_cases.app import create_app
 from collection_cases.config import Settings
 from tests.factories import Account, make_account
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A base temp dir of this session's own (pytest's default, /tmp/pytest-of-<user>/pytest-N,
+    is shared with every other session of the user, whose cleanup can remove it mid-run),
+    removed with everything in it when the session ends."""
+    if not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="cc-pytest-")
+        config.add_cleanup(lambda: shutil.rmtree(config.option.basetemp, ignore_errors=True))
+
+
 # Every process of the run (and the `serve` processes it starts) shares one secret key, as an
 # operator's would; tests that need another set their own.
 os.environ.setdefault("COLLECTION_CASES_SECRET_KEY", secrets.token_urlsafe(32))

@@ -18,8 +18,9 @@ key lookup by hash) says so with `Unscoped("why")`.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeAlias
@@ -108,6 +109,25 @@ async def open_pool(
     )
     await pool.open(wait=wait, timeout=max(timeout, float(connect_timeout)))
     return pool
+
+
+_HELD = "db_connection"
+
+
+async def hold(pool: Pool, state: MutableMapping[str, Any]) -> Connection:
+    """A connection for the rest of one request, given back by `release(state)` (the outermost
+    middleware calls it once the response is sent, whatever happened)."""
+    conn: Connection = await pool.getconn()
+    state[_HELD] = (pool, conn)
+    return conn
+
+
+async def release(state: MutableMapping[str, Any]) -> None:
+    """Give back the connection `hold` took for this request, if any (at once: a download
+    does so before it streams). Shielded: a cancelled request still returns its connection."""
+    held = state.pop(_HELD, None)
+    if held is not None:
+        await asyncio.shield(held[0].putconn(held[1]))
 
 
 def configure_json() -> None:

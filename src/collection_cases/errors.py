@@ -17,9 +17,10 @@ from starlette.types import Scope
 
 ERRORS_PATH = "/docs/errors"
 
-# Scheme, host and root path of the request being answered ("" outside a request: the CLI),
-# set by the outermost middleware, so every error body links to this server's reference.
-_base_url: ContextVar[str] = ContextVar("error_doc_base_url", default="")
+# The request being answered (None outside a request: the CLI), set by the outermost
+# middleware, so every error body links to this server's reference. Its base URL is worked
+# out only when an error is rendered: most requests never need it.
+_request_scope: ContextVar[Scope | None] = ContextVar("error_doc_scope", default=None)
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 
@@ -41,18 +42,19 @@ def base_url(scope: Scope) -> str:
     return f"{scheme}://{host}{scope.get('root_path', '')}"
 
 
-def set_base_url(scope: Scope) -> Token[str]:
+def set_base_url(scope: Scope) -> Token[Scope | None]:
     """Make error bodies of this request link to its host; returns a token for reset."""
-    return _base_url.set(base_url(scope))
+    return _request_scope.set(scope)
 
 
-def reset_base_url(token: Token[str]) -> None:
-    _base_url.reset(token)
+def reset_base_url(token: Token[Scope | None]) -> None:
+    _request_scope.reset(token)
 
 
 def doc_url(anchor: str) -> str:
     """The error reference's entry for a code (or type), absolute on the request's host."""
-    return f"{_base_url.get()}{ERRORS_PATH}#{anchor}"
+    scope = _request_scope.get()
+    return f"{base_url(scope) if scope is not None else ''}{ERRORS_PATH}#{anchor}"
 
 
 class ApiError(Exception):

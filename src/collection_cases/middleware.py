@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collection_cases import errors
+from collection_cases import db, errors
 from collection_cases.errors import ApiError, InternalError, PayloadTooLarge
 
 log = logging.getLogger("collection_cases.access")
@@ -74,6 +74,8 @@ class RequestContextMiddleware:
             if not status_holder["started"]:
                 await self._error(send_wrapper, error, request_id)
         finally:
+            # A read's connection (db.hold) goes back once the answer is out.
+            await db.release(state)
             self._log(scope, request_id, status_holder["status"], started)
             errors.reset_base_url(base_token)
 
@@ -90,6 +92,8 @@ class RequestContextMiddleware:
         await response({"type": "http"}, _empty_receive, send)
 
     def _log(self, scope: Scope, request_id: str, status: int, started: float) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
         log.info(
             "request",
             extra={

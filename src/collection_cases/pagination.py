@@ -92,7 +92,7 @@ def _one_cursor(starting_after: str | None, ending_before: str | None) -> None:
         )
 
 
-def page_params(
+async def page_params(
     limit: Limit = 10, starting_after: StartingAfter = None, ending_before: EndingBefore = None
 ) -> ListParams:
     """limit, starting_after, ending_before: the parameters every list takes."""
@@ -100,7 +100,7 @@ def page_params(
     return ListParams(limit, starting_after, ending_before)
 
 
-def list_params(
+async def list_params(
     limit: Limit = 10,
     starting_after: StartingAfter = None,
     ending_before: EndingBefore = None,

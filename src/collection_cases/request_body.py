@@ -64,7 +64,9 @@ class BodyGuard:
             return
         body = _Body(*_declared_body(scope))
         if not body.expected:
-            body.done = True
+            # Nothing to time out and nothing to drain (GETs, mostly): no wrapping at all.
+            await self.app(scope, receive, send)
+            return
         draining = False
 
         async def guarded_receive() -> Message:

@@ -21,7 +21,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from collection_cases import ratelimit, versions
+from collection_cases import db, ratelimit, versions
 from collection_cases.accounts.permissions import PUBLISHABLE, Level
 from collection_cases.accounts.service import Principal, authenticate
 from collection_cases.db import Connection
@@ -144,21 +144,23 @@ async def authorize(request: Request, conn: Connection, requirement: Requirement
 
 class AccessDependency:
     """An operation's dependency: one connection, the caller checked against `requirement`
-    and, with `transaction`, one transaction (with Idempotency-Key) around the whole request."""
+    and one transaction (with Idempotency-Key) around the whole request."""
 
-    def __init__(self, requirement: Requirement, *, transaction: bool) -> None:
+    transaction = True
+
+    def __init__(self, requirement: Requirement) -> None:
         self.requirement = requirement
-        self.transaction = transaction
 
     def __repr__(self) -> str:
         return f"require({self.requirement.permission!r}, transaction={self.transaction})"
 
     async def __call__(self, request: Request) -> AsyncIterator[Access]:
-        async with request.app.state.pool.connection() as conn:
+        # getconn/putconn rather than pool.connection(): one context manager less per request
+        # (connections are in autocommit; the transaction is explicit).
+        pool: db.Pool = request.app.state.pool
+        conn = await pool.getconn()
+        try:
             principal = await authorize(request, conn, self.requirement)
-            if not self.transaction:
-                yield Access(conn, principal)
-                return
             # One transaction per request, committed when the endpoint returns and before the
             # response is sent (scope="function"): a 201 always means the row is durable.
             async with conn.transaction():
@@ -168,6 +170,20 @@ class AccessDependency:
                     idem = Idempotency(key, idempotency.fingerprint(request, await request.body()))
                     await idempotency.begin(conn, principal, idem)  # may raise Replay
                 yield Access(conn, principal, idem)
+        finally:
+            await pool.putconn(conn)
+
+
+class ReadAccessDependency(AccessDependency):
+    """The same for an operation that needs no transaction (reads): a plain coroutine, not a
+    generator (measurably cheaper per request: no exit stack). The connection is held for the
+    request and given back by the outermost middleware (`db.release`) once it is answered."""
+
+    transaction = False
+
+    async def __call__(self, request: Request) -> Access:  # type: ignore[override]
+        conn = await db.hold(request.app.state.pool, request.scope["state"])
+        return Access(conn, await authorize(request, conn, self.requirement))
 
 
 def require(
@@ -183,7 +199,7 @@ def require(
     requirement = Requirement(resource, level, secret_only=secret_only, test_only=test_only)
     if transaction is None:
         transaction = level == "write"
-    return AccessDependency(requirement, transaction=transaction)
+    return AccessDependency(requirement) if transaction else ReadAccessDependency(requirement)
 
 
 @dataclass(frozen=True, slots=True)

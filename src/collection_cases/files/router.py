@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from collection_cases import db
 from collection_cases.accounts.dependencies import CaseFilesRead, CaseFilesUpload
 from collection_cases.body import json_response
 from collection_cases.files import service as files
@@ -132,6 +133,8 @@ async def download_case_file(
     request: Request, file_id: Annotated[str, Path(description="file_...")], access: CaseFilesRead
 ) -> Response:
     row = await files.get_file_row(access.conn, principal=access.principal, file_id=file_id)
+    # The connection goes back before the bytes stream: a slow reader must not hold it.
+    await db.release(request.scope["state"])
     store: FileStore = request.app.state.file_store
     return StreamingResponse(
         store.read(row["storage_key"]),
