@@ -16,7 +16,7 @@ from psycopg import OperationalError as PsycopgOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from collection_cases import __version__, db, egress, secret_key
+from collection_cases import __version__, db, egress, metrics, secret_key
 from collection_cases.accounts.dependencies import document_permissions
 from collection_cases.accounts.permissions import PLATFORM_RESOURCES
 from collection_cases.accounts.service import KeyCache
@@ -86,6 +86,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Replay)
     async def _replay(request: Request, exc: Replay) -> Response:
+        metrics.IDEMPOTENT_REPLAYS.inc()
         return exc.response
 
     @app.exception_handler(RequestValidationError)
@@ -274,9 +275,84 @@ async def open_pool(settings: Settings, *, size: int, name: str) -> db.Pool:
     )
 
 
-def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None) -> FastAPI:
+_OUTBOX = (
+    "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
+    "FROM webhook_deliveries WHERE status = 'pending'"
+)
+
+
+def _metrics_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus text format; the outbox figures are read from the database now."""
+        await _observe_outbox(request.app.state.pool)
+        _observe_pools(request.app)
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+    return router
+
+
+async def _observe_outbox(pool: db.Pool) -> None:
+    try:
+        async with asyncio.timeout(2), pool.connection() as conn:
+            row = await db.fetch_one(
+                conn, _OUTBOX, scope=db.Unscoped("an operator's figure over every account")
+            )
+    except (TimeoutError, PsycopgOperationalError):
+        return  # the database is down: the last figures stay, /readyz says the rest
+    assert row is not None
+    metrics.OUTBOX_PENDING.set(row["pending"])
+    metrics.OUTBOX_OLDEST.set(float(row["age"]))
+
+
+def _observe_pools(app: FastAPI) -> None:
+    for name in ("pool", "worker_pool"):
+        pool: db.Pool | None = getattr(app.state, name, None)
+        if pool is not None:
+            metrics.observe_pool(pool.name, pool.get_stats())
+
+
+async def _observe_pools_forever(app: FastAPI, stop: asyncio.Event, every: float = 5.0) -> None:
+    """Each process keeps its pools' gauges current (a scrape reaches only one process), and
+    the outbox figures every third round (for scrapes on a metrics port of their own)."""
+    rounds = 0
+    while not stop.is_set():
+        _observe_pools(app)
+        if rounds % 3 == 0:
+            await _observe_outbox(app.state.pool)
+        rounds += 1
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            pass
+
+
+def _telemetry(settings: Settings, tracer_provider: Any) -> dict[str, Any]:
+    """FastAPI's native OpenTelemetry: off unless configured (then spans for every request,
+    exported over OTLP when the OTEL_* environment names an endpoint)."""
+    if not settings.tracing and tracer_provider is None:
+        return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    from opentelemetry import trace
+
+    db.trace_with(trace.get_tracer("collection_cases", tracer_provider=tracer_provider))
+    return {
+        "tracing": True,
+        "metrics": False,
+        "logs": False,
+        "operation_spans": True,
+        "auto_configure": tracer_provider is None,
+        "tracer_provider": tracer_provider,
+    }
+
+
+def create_app(
+    settings: Settings | None = None, *, pool: db.Pool | None = None, tracer_provider: Any = None
+) -> FastAPI:
     """The API. With `pool` the caller owns the connections (tests); otherwise the app opens
-    its pool at startup and closes it at shutdown."""
+    its pool at startup and closes it at shutdown. `tracer_provider` turns tracing on with it
+    (tests); otherwise `settings.tracing` does, with the global provider."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -290,6 +366,7 @@ def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None)
             # Its own connections: deliveries never wait behind requests, nor requests behind
             # deliveries.
             worker_pool = await open_pool(settings, size=2, name="webhooks")
+            app.state.worker_pool = worker_pool
             worker = DeliveryWorker(
                 worker_pool,
                 timeout=settings.webhook_timeout_seconds,
@@ -298,10 +375,15 @@ def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None)
                 policy=egress.EgressPolicy.from_settings(settings),
             )
             worker_task = asyncio.create_task(worker.run_forever(stop))
+        gauges = (
+            asyncio.create_task(_observe_pools_forever(app, stop)) if settings.metrics else None
+        )
         try:
             yield
         finally:
             stop.set()
+            if gauges is not None:
+                await gauges
             if worker_task is not None:
                 await worker_task
                 await worker.close()
@@ -316,7 +398,7 @@ def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None)
         lifespan=lifespan,
         redirect_slashes=False,
         # FastAPI's native OpenTelemetry costs a check on every request; off by default.
-        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        telemetry=_telemetry(settings, tracer_provider),  # type: ignore[arg-type]
         # Served by web/ from the package instead of a CDN.
         docs_url=None,
         redoc_url=None,
@@ -340,8 +422,14 @@ def create_app(settings: Settings | None = None, *, pool: db.Pool | None = None)
     app.include_router(events_router)
     app.include_router(tokens_router)
     app.include_router(_health_router())
+    if settings.metrics and settings.metrics_port is None:
+        app.include_router(_metrics_router())
     web.install(app)
-    app.add_middleware(RequestContextMiddleware, max_json_body_bytes=settings.max_json_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_json_body_bytes=settings.max_json_body_bytes,
+        metrics=settings.metrics,
+    )
     # Outermost: sees every answer, including the 413s the middleware above gives.
     app.add_middleware(
         BodyGuard,

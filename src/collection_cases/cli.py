@@ -117,6 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if problem:
         _err(problem)
         return 1
+    _metrics_for_workers(settings)
     logs.configure(settings.log_level)
     settings = _embedded_secret_key(settings, announce=_out)
     if not _require_secret_key(settings):
@@ -163,6 +164,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=20,
     )
     return 0
+
+
+def _metrics_for_workers(settings: Settings) -> None:
+    """Every worker process writes its metrics into one fresh folder (read by whichever process
+    answers /metrics); set before any process imports prometheus_client. With a metrics port,
+    this process serves them there."""
+    if not settings.metrics:
+        return
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import atexit
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="cc-metrics-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from collection_cases import metrics
+
+        start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.registry())
+        _out(f"Metrics on http://{settings.host}:{settings.metrics_port}/metrics")
 
 
 def _raise_open_files_limit(wanted: int) -> None:
@@ -249,6 +273,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not _require_secret_key(settings):
         return 2
     url = _prepared_database(args)
+    if settings.metrics and settings.metrics_port is not None:
+        # A standalone worker has no API port: its delivery metrics get a port of their own.
+        from prometheus_client import start_http_server
+
+        from collection_cases import metrics
+
+        start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.registry())
 
     async def main() -> None:
         pool = await db.open_pool(

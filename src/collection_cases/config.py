@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     secret_keys_old: SecretStr = SecretStr("")
     # Set by `serve` when it started the embedded database: demo key is ensured then.
     embedded: bool = False
+    # Prometheus metrics at GET /metrics (no API key): on by default; `metrics_port` serves them
+    # on a port of their own instead (then not on the API's port), e.g. for a private network.
+    metrics: bool = True
+    metrics_port: int | None = Field(default=None, gt=0, lt=65536)
+    # OpenTelemetry traces through FastAPI's native support, plus spans for database calls and
+    # webhook deliveries. Exported over OTLP when the standard OTEL_EXPORTER_OTLP_ENDPOINT (and
+    # OTEL_*) environment is set. Off: no per-request cost at all.
+    tracing: bool = False
 
     @field_validator("egress_allow_cidrs")
     @classmethod

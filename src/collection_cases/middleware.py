@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collection_cases import db, errors
+from collection_cases import db, errors, metrics
 from collection_cases.errors import ApiError, InternalError, PayloadTooLarge
 
 log = logging.getLogger("collection_cases.access")
@@ -22,9 +22,10 @@ class BodyTooLarge(PayloadTooLarge):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_json_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_json_body_bytes: int, metrics: bool = True) -> None:
         self.app = app
         self.max_json_body_bytes = max_json_body_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +77,10 @@ class RequestContextMiddleware:
         finally:
             # A read's connection (db.hold) goes back once the answer is out.
             await db.release(state)
-            self._log(scope, request_id, status_holder["status"], started)
+            status = status_holder["status"]
+            if self.metrics:
+                metrics.observe_request(scope, status, time.perf_counter() - started)
+            self._log(scope, request_id, status, started)
             errors.reset_base_url(base_token)
 
     def _limit(self, scope: Scope) -> int | None:

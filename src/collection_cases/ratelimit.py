@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from collection_cases import db
+from collection_cases import db, metrics
 from collection_cases.errors import ApiError
 
 WINDOW_SECONDS = 1
@@ -109,6 +109,7 @@ async def check(
     # Concurrent requests of this process may have been granted more than they need.
     if grants is None or not grants.use(key_id, window):
         retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
+        metrics.RATE_LIMITED.inc()
         raise RateLimited(
             f"Too many requests with this key (more than {limit} per second); "
             f"retry after {retry_after} s.",

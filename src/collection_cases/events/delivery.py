@@ -26,7 +26,7 @@ import httpx
 import orjson
 from psycopg.types.json import Jsonb
 
-from collection_cases import db, egress, secret_key
+from collection_cases import db, egress, metrics, secret_key
 from collection_cases.events.service import render as render_event
 
 log = logging.getLogger("collection_cases.webhooks")
@@ -216,8 +216,23 @@ class DeliveryWorker:
         jobs = await self.claim()
 
         async def one(job: dict[str, Any]) -> None:
-            ok, entry, detail = await self._send(job)
+            tracer = db.tracer()
+            if tracer is None:
+                ok, entry, detail = await self._send(job)
+            else:
+                with tracer.start_as_current_span(
+                    "webhook deliver",
+                    attributes={
+                        "webhook.delivery": job["id"],
+                        "webhook.endpoint": job["endpoint_id"],
+                        "webhook.event_type": job["type"],
+                        "webhook.attempt": job["attempts"],
+                    },
+                ) as span:
+                    ok, entry, detail = await self._send(job)
+                    span.set_attribute("webhook.outcome", entry.get("outcome", "unknown"))
             await self._record(job, ok, entry)
+            metrics.DELIVERY_ATTEMPTS.labels(entry.get("outcome", "unknown")).inc()
             fields = {"delivery": job["id"], "event": job["event_id"], "ok": ok, **entry}
             if detail:
                 fields["detail"] = detail  # operators only: never in the tenant's attempt log

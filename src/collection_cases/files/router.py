@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from collection_cases import db
+from collection_cases import db, metrics
 from collection_cases.accounts.dependencies import CaseFilesRead, CaseFilesUpload
 from collection_cases.body import json_response
 from collection_cases.files import service as files
@@ -69,6 +69,8 @@ async def upload_case_file(
         # No row, so no bytes: the store write is undone whatever went wrong.
         await store.delete(upload.key)
         raise
+    metrics.UPLOADS.inc()
+    metrics.UPLOAD_BYTES.inc(upload.size)
     return Response(body, status_code=201, media_type="application/json")
 
 

@@ -1,0 +1,213 @@
+"""Metrics at /metrics (Prometheus text, bounded labels, correct across worker processes) and
+traces through FastAPI's native OpenTelemetry (spans of a create, none when off)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from collection_cases import db
+from collection_cases.app import create_app
+from tests.factories import auth, case_body, helper, make_case
+from tests.files.conftest import PDF
+from tests.live import CLI, free_port, serve, stop, wait_healthy
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus exposition: (name, sorted labels) -> value."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return found
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+class TestMetrics:
+    async def test_counters_move_with_bounded_labels(self, client, account):
+        before = (await client.get("/metrics")).text
+        case = await make_case(client, account)
+        await client.get(f"/v1/collection_cases/{case['id']}", headers=account.headers)
+        await client.get("/v1/collection_cases/dc_nope", headers=account.headers)
+        r = await client.get("/metrics")  # no API key needed
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/plain")
+        after = r.text
+        name = "collection_cases_http_requests_total"
+        for route, status in (
+            ("/v1/collection_cases", "201"),
+            ("/v1/collection_cases/{case_id}", "200"),
+            ("/v1/collection_cases/{case_id}", "404"),
+        ):
+            method = "POST" if status == "201" else "GET"
+            labels = {"method": method, "route": route, "status": status}
+            assert value(after, name, **labels) - value(before, name, **labels) == 1, route
+        # Route templates only: no raw id ever becomes a label.
+        assert case["id"] not in after
+        assert "dc_nope" not in after
+        assert (
+            value(
+                after,
+                "collection_cases_http_request_duration_seconds_count",
+                method="GET",
+                route="/v1/collection_cases/{case_id}",
+            )
+            >= 2
+        )
+        assert "collection_cases_db_pool_connections" in after
+
+    async def test_unmatched_paths_share_one_label(self, client):
+        await client.get("/v1/nothing/here/12345")
+        text = (await client.get("/metrics")).text
+        assert "/v1/nothing" not in text
+        assert 'route="unmatched"' in text
+
+    async def test_replays_refusals_uploads_and_outbox(self, client, account, settings, pool):
+        text = lambda: client.get("/metrics")  # noqa: E731
+        before = (await text()).text
+        headers = {**account.headers, "Idempotency-Key": "metrics-1"}
+        for _ in range(2):
+            await client.post("/v1/collection_cases", json=case_body(), headers=headers)
+        case = await make_case(client, account)
+        upload = await client.post(
+            f"/v1/collection_cases/{case['id']}/files",
+            files={"file": ("invoice.pdf", PDF, "application/pdf")},
+            data={"document_type": "original_invoice"},
+            headers=account.headers,
+        )
+        assert upload.status_code == 201
+        r = await client.post(
+            "/v1/webhook_endpoints",
+            json={"url": "http://127.0.0.1:9/none", "enabled_events": ["*"]},
+            headers=account.headers,
+        )
+        await helper(client, account, case["id"], "record_payment", amount=1000)
+        after = (await text()).text
+        assert (
+            value(after, "collection_cases_idempotent_replays_total")
+            - value(before, "collection_cases_idempotent_replays_total")
+            == 1
+        )
+        assert (
+            value(after, "collection_cases_uploads_total")
+            - value(before, "collection_cases_uploads_total")
+            == 1
+        )
+        assert value(after, "collection_cases_upload_bytes_total") - value(
+            before, "collection_cases_upload_bytes_total"
+        ) == len(PDF)
+        assert value(after, "collection_cases_webhook_outbox_pending") >= 2
+        assert value(after, "collection_cases_webhook_outbox_oldest_pending_seconds") >= 0
+        await client.delete(f"/v1/webhook_endpoints/{r.json()['id']}", headers=account.headers)
+
+    async def test_rate_limit_refusals_are_counted(self, settings, pool, account):
+        app = create_app(settings.model_copy(update={"rate_limit_per_second": 1}), pool=pool)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            before = value((await c.get("/metrics")).text, "collection_cases_rate_limited_total")
+            statuses = [
+                (await c.get("/v1/collection_cases", headers=account.headers)).status_code
+                for _ in range(4)
+            ]
+            after = value((await c.get("/metrics")).text, "collection_cases_rate_limited_total")
+        assert statuses.count(429) >= 1
+        assert after - before == statuses.count(429)
+
+    async def test_can_be_turned_off(self, settings, pool):
+        for update in ({"metrics": False}, {"metrics_port": 9999}):
+            app = create_app(settings.model_copy(update=update), pool=pool)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                assert (await c.get("/metrics")).status_code == 404
+
+
+class TestMetricsAcrossProcesses:
+    def test_two_workers_one_total_and_a_metrics_port(self, fresh_database, tmp_path):
+        """`serve --workers 2`: whichever worker answers /metrics reports every worker's
+        requests; with a metrics port they are served there and not on the API port."""
+        import os
+
+        env = {
+            **os.environ,
+            "DATABASE_URL": fresh_database,
+            "COLLECTION_CASES_LOG_LEVEL": "warning",
+        }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        key = subprocess.run(
+            [CLI, "keys", "create", "--account", "metrics"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        port, metrics_port = free_port(), free_port()
+        proc = serve(
+            port, {**env, "COLLECTION_CASES_METRICS_PORT": str(metrics_port)}, "--workers", "2"
+        )
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=auth(key)) as c:
+                for _ in range(40):  # new connections: spread over both workers
+                    assert (
+                        c.get("/v1/collection_cases", headers={"Connection": "close"}).status_code
+                        == 200
+                    )
+                assert c.get("/metrics").status_code == 404
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            total = value(
+                text,
+                "collection_cases_http_requests_total",
+                method="GET",
+                route="/v1/collection_cases",
+                status="200",
+            )
+            assert total == 40
+            # Both workers' pools are in the live gauges: 2 x the pool size each process keeps.
+            size = value(text, "collection_cases_db_pool_connections", pool="api", state="size")
+            assert size == 2 * 16
+        finally:
+            stop(proc)
+
+
+class TestTraces:
+    @pytest.fixture
+    def exporter(self):  # type: ignore[no-untyped-def]
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        yield provider, exporter
+        db.trace_with(None)  # the next apps do not trace
+
+    async def test_spans_of_one_create(self, settings, pool, account, exporter):
+        provider, spans = exporter
+        app = create_app(settings, pool=pool, tracer_provider=provider)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.post("/v1/collection_cases", json=case_body(), headers=account.headers)
+        assert r.status_code == 201
+        finished = spans.get_finished_spans()
+        names = [s.name for s in finished]
+        server = next(s for s in finished if s.name == "POST /v1/collection_cases")
+        assert server.attributes["http.response.status_code"] == 201
+        assert server.attributes["http.route"] == "/v1/collection_cases"
+        queries = [s for s in finished if s.name.startswith("db ")]
+        assert {"db INSERT", "db SELECT"} <= {s.name for s in queries}, names
+        assert any("INSERT INTO collection_cases" in s.attributes["db.statement"] for s in queries)
+        assert any("INSERT INTO events" in s.attributes["db.statement"] for s in queries)
+        # One trace: every database span belongs to the request's.
+        assert {s.context.trace_id for s in queries} == {server.context.trace_id}
+
+    async def test_no_spans_and_no_tracer_when_off(self, settings, pool, account):
+        app = create_app(settings, pool=pool)
+        assert db.tracer() is None
+        assert app._native_telemetry.enabled() is False
