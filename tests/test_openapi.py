@@ -63,6 +63,7 @@ def same_error(answered: dict[str, Any], documented: dict[str, Any]) -> None:
 
 class TestOperations:
     async def test_every_operation_has_a_summary_a_description_and_a_readable_id(self, spec):
+        """And every parameter says what it is."""
         ids = []
         for path, method, operation in operations(spec):
             where = f"{method.upper()} {path}"
@@ -73,6 +74,8 @@ class TestOperations:
             # Explicit and readable: not FastAPI's generated `name_v1_path_method`.
             assert re.fullmatch(r"[a-z]+(_[a-z]+)*", operation["operationId"]), where
             assert "_v1_" not in operation["operationId"], where
+            for parameter in operation.get("parameters", ()):
+                assert parameter.get("description"), f"{where} {parameter['name']}"
             ids.append(operation["operationId"])
         assert len(ids) == len(set(ids))
         create = spec["paths"]["/v1/collection_cases"]["post"]

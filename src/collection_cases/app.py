@@ -158,7 +158,22 @@ def _health_router() -> APIRouter:
         summary="The database is reachable",
         responses={
             200: {"model": Health, "description": "Ready to serve requests"},
-            503: {"model": ErrorResponse, "description": "Database unreachable"},
+            503: {
+                "model": ErrorResponse,
+                "description": "Database unreachable",
+                "content": {
+                    "application/json": {
+                        "examples": openapi_docs.media(
+                            [
+                                openapi_docs.example(
+                                    "service_unavailable", "The database is not reachable.", None
+                                )
+                            ],
+                            503,
+                        )
+                    }
+                },
+            },
         },
     )
     async def readyz(request: Request) -> Response:

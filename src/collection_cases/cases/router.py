@@ -123,9 +123,21 @@ async def create_collection_case(request: Request, access: CasesWrite) -> Respon
 async def list_collection_cases(
     access: CasesRead,
     page: Annotated[ListParams, Depends(list_params)],
-    status: Annotated[CaseStatus | None, Query()] = None,
-    debtor_country: Annotated[str | None, Query(max_length=10)] = None,
-    debtor_type: Annotated[DebtorType | None, Query()] = None,
+    status: Annotated[
+        CaseStatus | None, Query(description="Only cases with this status.", examples=["active"])
+    ] = None,
+    debtor_country: Annotated[
+        str | None,
+        Query(
+            max_length=10,
+            description="Only cases collected in this country (ISO 3166-1 alpha-2, any case).",
+            examples=["DE"],
+        ),
+    ] = None,
+    debtor_type: Annotated[
+        DebtorType | None,
+        Query(description="Only cases whose debtor is of this type.", examples=["private"]),
+    ] = None,
 ) -> Response:
     """Your cases in this key's mode, newest first, a page at a time (`limit`, then
     `starting_after` the last id of a page). Filter by `status`, `debtor_country`,
