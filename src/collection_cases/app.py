@@ -16,8 +16,8 @@ from psycopg import OperationalError as PsycopgOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from collection_cases import __version__, db, egress, metrics, secret_key
-from collection_cases.accounts.dependencies import document_permissions
+from collection_cases import __version__, db, egress, metrics, openapi_docs, secret_key
+from collection_cases.accounts.dependencies import api_routes, document_permissions
 from collection_cases.accounts.permissions import PLATFORM_RESOURCES
 from collection_cases.accounts.service import KeyCache
 from collection_cases.body import REQUEST_MODELS, json_response
@@ -39,7 +39,7 @@ from collection_cases.files.router import router as files_router
 from collection_cases.files.storage import open_store
 from collection_cases.idempotency.service import Replay
 from collection_cases.middleware import RequestContextMiddleware
-from collection_cases.openapi_docs import ErrorResponse
+from collection_cases.openapi_docs import ErrorResponse, Health
 from collection_cases.partners.router import router as partners_router
 from collection_cases.payments.router import router as payments_router
 from collection_cases.ratelimit import Grants, make_limiter
@@ -145,16 +145,42 @@ def _check_pool_soon(app: FastAPI) -> None:
 def _health_router() -> APIRouter:
     router = APIRouter(tags=["Operations"])
 
-    @router.get("/healthz", summary="The process is up")
+    @router.get(
+        "/healthz", response_model=Health, operation_id="check_health", summary="The process is up"
+    )
     async def healthz() -> dict[str, str]:
+        """Answers 200 as long as the server process runs, without touching the database: a
+        liveness probe. Needs no key."""
         return {"status": "ok"}
 
     @router.get(
         "/readyz",
+        operation_id="check_readiness",
         summary="The database is reachable",
-        responses={503: {"model": ErrorResponse, "description": "Database unreachable"}},
+        responses={
+            200: {"model": Health, "description": "Ready to serve requests"},
+            503: {
+                "model": ErrorResponse,
+                "description": "Database unreachable",
+                "content": {
+                    "application/json": {
+                        "examples": openapi_docs.media(
+                            [
+                                openapi_docs.example(
+                                    "service_unavailable", "The database is not reachable.", None
+                                )
+                            ],
+                            503,
+                        )
+                    }
+                },
+            },
+        },
     )
     async def readyz(request: Request) -> Response:
+        """Answers 200 when the database answers within 3 seconds, else 503: a readiness
+        probe for load balancers (send traffic elsewhere until it is 200 again). Needs no
+        key."""
         pool: db.Pool = request.app.state.pool
         try:
             async with asyncio.timeout(3), pool.connection() as conn:
@@ -253,6 +279,13 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
                     }
                 )
     document_permissions(app.routes, schema)
+    declared_422 = {
+        (route.path_format, method.lower())
+        for route in api_routes(app.routes)
+        if 422 in route.responses
+        for method in route.methods or ()
+    }
+    openapi_docs.complete(schema, declared_422)
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components.setdefault("ErrorResponse", ErrorResponse.model_json_schema(ref_template=ref))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from collection_cases import db, ratelimit, versions
+from collection_cases import db, openapi_docs, ratelimit, versions
 from collection_cases.accounts.permissions import PUBLISHABLE, Level
 from collection_cases.accounts.service import Principal, authenticate
 from collection_cases.db import Connection
@@ -122,12 +123,12 @@ class Requirement:
             )
         if not principal.allows(self.resource, self.level):
             raise PermissionDenied(
-                f"This key lacks the permission {self.permission}. {_hint(principal)}"
+                f"This key lacks the permission {self.permission}. {_hint(principal.kind)}"
             )
 
 
-def _hint(principal: Principal) -> str:
-    if principal.kind == "publishable":
+def _hint(kind: str) -> str:
+    if kind == "publishable":
         return f"Publishable keys may only use {', '.join(sorted(PUBLISHABLE))}."
     return (
         "A restricted key has only the permissions it was created with (resource:write also "
@@ -249,7 +250,7 @@ def api_routes(routes: Any) -> Iterator[APIRoute]:
 
 def document_permissions(routes: Any, schema: dict[str, Any]) -> None:
     """Write each operation's requirement into the OpenAPI document: `x-permission`, a line
-    of its description, and its 403 answer."""
+    of its description, and its 403 answer (with the body a key lacking it gets)."""
     paths = schema.get("paths", {})
     for route in api_routes(routes):
         requirement = requirement_of(route)
@@ -266,17 +267,45 @@ def document_permissions(routes: Any, schema: dict[str, Any]) -> None:
             if requirement.test_only:
                 needs += " and a test-mode key"
             operation["description"] = f"{needs}.\n\n{operation.get('description', '')}".strip()
-            operation.setdefault("responses", {}).setdefault(
-                "403",
-                {
-                    "description": "The key lacks the permission this operation needs",
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": "#/components/schemas/ErrorResponse"}
-                        }
-                    },
-                },
+            responses = operation.setdefault("responses", {})
+            forbidden = responses.setdefault(
+                "403", {"description": "The key lacks the permission this operation needs"}
             )
+            denied = [
+                openapi_docs.example(
+                    "permission_denied",
+                    f"This key lacks the permission {requirement.permission}. "
+                    + _hint("restricted"),
+                    None,
+                )
+            ]
+            if requirement.secret_only:
+                denied.append(
+                    openapi_docs.example(
+                        "permission_denied",
+                        f"Only secret keys manage {requirement.resource}: this restricted key "
+                        f"cannot, even with the permission {requirement.permission}.",
+                        None,
+                        name="secret_only",
+                    )
+                )
+            _add_examples(forbidden, denied, 403)
+            if requirement.test_only:
+                path = re.sub(r"\{case_id\}", openapi_docs.CASE_ID, route.path_format)
+                live = openapi_docs.example(
+                    "url_invalid",
+                    f"Unrecognized request URL ({method} {path}): test helpers exist only "
+                    "for test-mode keys.",
+                    None,
+                    name="live_key",
+                )
+                _add_examples(responses.setdefault("404", {"description": ""}), [live], 404)
+
+
+def _add_examples(response: dict[str, Any], examples: list[Any], status: int) -> None:
+    content = response.setdefault("content", {}).setdefault("application/json", {})
+    content.setdefault("schema", {"$ref": "#/components/schemas/ErrorResponse"})
+    content.setdefault("examples", {}).update(openapi_docs.media(examples, status))
 
 
 # One dependency per operation (connection + key + permission): every level costs CPU.

@@ -28,27 +28,73 @@ MAX_AMOUNT = 999_999_999_999
 
 
 class AddressCreate(StrictModel):
-    line1: Name
-    line2: Text100 | None = None
-    city: Name
-    state: Text100 | None = None
-    postal_code: ShortText
-    country: Country
+    """The debtor's postal address."""
+
+    line1: Name = Field(
+        description="Street and house number (1 to 200 characters).",
+        examples=["Friedrichstraße 123"],
+    )
+    line2: Text100 | None = Field(
+        default=None,
+        description="Apartment, floor, building or c/o line, if any.",
+        examples=["3rd floor"],
+    )
+    city: Name = Field(description="City or town.", examples=["Berlin"])
+    state: Text100 | None = Field(
+        default=None,
+        description="State, province or region, where the country uses one.",
+        examples=["Berlin"],
+    )
+    postal_code: ShortText = Field(
+        description="Postal code (up to 20 characters).", examples=["10117"]
+    )
+    country: Country = Field(
+        description="ISO 3166-1 alpha-2 country code, any case (returned upper case).",
+        examples=["DE"],
+    )
 
 
 class DebtorFields(StrictModel):
     """The debtor as a preview takes it: everything but type and name may come later."""
 
     # Field order matters: validators below read the fields declared before them.
-    type: DebtorType
-    name: Name
-    address: AddressCreate | None = None
-    country: Country | None = Field(
-        default=None, description="Defaults to address.country when omitted."
+    type: DebtorType = Field(
+        description="`private` for a person, `company` for a business; partners specialise in "
+        "one or both.",
+        examples=["private"],
     )
-    contact_person: Name | None = Field(default=None, description="Only for companies.")
-    email: Email | None = None
-    phone: Text100 | None = None
+    name: Name = Field(
+        description="The debtor's full name, or the company's registered name (1 to 200 "
+        "characters).",
+        examples=["John Smith"],
+    )
+    address: AddressCreate | None = Field(
+        default=None, description="The debtor's postal address (create requires it)."
+    )
+    country: Country | None = Field(
+        default=None,
+        description="ISO 3166-1 alpha-2 code of the country whose partners work the case; "
+        "defaults to `address.country` when omitted.",
+        examples=["DE"],
+    )
+    contact_person: Name | None = Field(
+        default=None,
+        description="Who to speak to at a company debtor; refused for private debtors. A "
+        "company without one is `needs_details`.",
+        examples=["Erika Mustermann"],
+    )
+    email: Email | None = Field(
+        default=None,
+        description="The debtor's e-mail address. A case needs an e-mail address or a phone "
+        "number before a partner takes it.",
+        examples=["john.smith@example.com"],
+    )
+    phone: Text100 | None = Field(
+        default=None,
+        description="The debtor's phone number, in international format (`+49 ...`) or "
+        "national format for the debtor's country.",
+        examples=["+49 170 1234567"],
+    )
 
     @field_validator("contact_person")
     @classmethod
@@ -72,7 +118,7 @@ class DebtorFields(StrictModel):
 class DebtorCreate(DebtorFields):
     """The debtor of a case: the address is required."""
 
-    address: AddressCreate
+    address: AddressCreate = Field(description="Where the debtor lives or is registered.")
 
 
 # The request body of the vendor's create example, as the API docs pre-fill it.
@@ -94,77 +140,179 @@ CREATE_EXAMPLE: dict[str, Any] = {
     "creditor_reference": "INV-2024-0892",
     "due_date": "2024-11-01",
 }
+# The quickstart's preview: what create would decide, before the address is known.
+PREVIEW_EXAMPLE: dict[str, Any] = {
+    "amount_to_recover": 360000,
+    "currency": "eur",
+    "debtor": {
+        "type": "private",
+        "name": "John Smith",
+        "email": "john.smith@example.com",
+        "country": "DE",
+    },
+    "due_date": "2024-11-01",
+}
+# The metadata page's example, on a case.
+UPDATE_EXAMPLE: dict[str, Any] = {
+    "metadata": {"property_id": "prop_456", "lease_start": "2025-01-01", "unit_number": "4B"}
+}
+CLOSE_EXAMPLE: dict[str, Any] = {"close_code": "withdrawn"}
+
+AMOUNT_DESCRIPTION = (
+    "The debt, as an integer in the currency's smallest unit (cents for eur: 360000 is "
+    "3,600.00 EUR), 1 to 999,999,999,999."
+)
+CURRENCY_DESCRIPTION = "ISO 4217 currency code, any case (returned lower case)."
+DUE_DATE_DESCRIPTION = (
+    "When the debt fell due, `YYYY-MM-DD`; not in the future (a debt not yet due cannot be "
+    "collected). The age of the debt sets the price's surcharge."
+)
+REFERENCE_DESCRIPTION = "Your own reference for the debt, such as an invoice number (up to 255)."
+METADATA_DESCRIPTION = (
+    "Your key-value pairs, stored and returned as given: up to 50 keys of up to 40 characters, "
+    "string values of up to 500."
+)
 
 
 class CollectionCaseCreate(StrictModel):
     """Body of POST /v1/collection_cases."""
 
-    amount_to_recover: StrictInt = Field(ge=1, le=MAX_AMOUNT)
-    currency: Currency
-    debtor: DebtorCreate
-    creditor_reference: Text255 | None = None
-    due_date: DueDate = Field(description="YYYY-MM-DD, not in the future")
-    metadata: Metadata | None = None
+    amount_to_recover: StrictInt = Field(
+        ge=1, le=MAX_AMOUNT, description=AMOUNT_DESCRIPTION, examples=[360000]
+    )
+    currency: Currency = Field(description=CURRENCY_DESCRIPTION, examples=["eur"])
+    debtor: DebtorCreate = Field(description="Who owes the money.")
+    creditor_reference: Text255 | None = Field(
+        default=None, description=REFERENCE_DESCRIPTION, examples=["INV-2024-0892"]
+    )
+    due_date: DueDate = Field(description=DUE_DATE_DESCRIPTION, examples=["2024-11-01"])
+    metadata: Metadata | None = Field(
+        default=None,
+        description=METADATA_DESCRIPTION,
+        examples=[{"property_id": "prop_456", "tenant_id": "ten_789"}],
+    )
 
 
 # Response shapes: documentation of what the API returns (bodies are rendered directly).
 
 
 class Address(BaseModel):
-    line1: str
-    line2: str | None
-    city: str
-    state: str | None
-    postal_code: str
-    country: str
+    """The debtor's postal address, as given at create."""
+
+    line1: str = Field(description="Street and house number.", examples=["Friedrichstraße 123"])
+    line2: str | None = Field(description="Second address line (null when none was given).")
+    city: str = Field(description="City or town.", examples=["Berlin"])
+    state: str | None = Field(description="State or region (null when none was given).")
+    postal_code: str = Field(description="Postal code.", examples=["10117"])
+    country: str = Field(description="ISO 3166-1 alpha-2 country code.", examples=["DE"])
 
 
 class Debtor(BaseModel):
-    type: DebtorType
-    name: str
-    contact_person: str | None
-    email: str | None
-    phone: str | None
-    address: Address
-    country: str
+    """Who owes the money."""
+
+    type: DebtorType = Field(description="`private` (a person) or `company`.")
+    name: str = Field(description="The debtor's name.", examples=["John Smith"])
+    contact_person: str | None = Field(
+        description="Who to speak to at a company debtor (null for private debtors)."
+    )
+    email: str | None = Field(
+        description="The debtor's e-mail address (null if unknown).",
+        examples=["john.smith@example.com"],
+    )
+    phone: str | None = Field(
+        description="The debtor's phone number (null if unknown).", examples=["+49 170 1234567"]
+    )
+    address: Address = Field(description="The debtor's postal address.")
+    country: str = Field(
+        description="ISO 3166-1 alpha-2 code of the country the case is collected in.",
+        examples=["DE"],
+    )
 
 
 class CollectionPartnerSummary(BaseModel):
-    id: str
-    name: str
-    email: str
-    phone: str
-    site: str
+    """The collection partner working the case: who the debtor hears from."""
+
+    id: str = Field(description="The partner's id (`cp_...`).", examples=["cp_partner_de_01"])
+    name: str = Field(description="The partner's company name.", examples=["CollectMax GmbH"])
+    email: str = Field(
+        description="The partner's contact e-mail.", examples=["cases@collectmax.de"]
+    )
+    phone: str = Field(description="The partner's contact phone.", examples=["+49 30 1234567"])
+    site: str = Field(description="The partner's website.", examples=["https://collectmax.de"])
 
 
 class CollectionCase(BaseModel):
-    """The collection_case object."""
+    """The collection_case object: one debt, submitted to a collection partner."""
 
-    id: str = Field(examples=["dc_019abf2e6a3b7c1d8e9f00112233aabb"])
-    object: Literal["collection_case"]
-    reference: str = Field(examples=["Q8OAXF3W"])
-    status: CaseStatus
-    close_code: str | None
-    amount_to_recover: int
-    remainder: int
-    currency: str = Field(examples=["eur"])
-    debtor: Debtor
-    collection_partner: CollectionPartnerSummary | None
-    requirements: list[str] = Field(
-        description="What must be supplied before a needs_details case can proceed."
+    id: str = Field(
+        description="Unique identifier: `dc_` and 32 hex digits (a time-ordered UUID).",
+        examples=["dc_019abf2e6a3b7c1d8e9f00112233aabb"],
     )
-    creditor_reference: str | None
-    due_date: int = Field(description="Unix time of 00:00 UTC on the due date")
-    is_test: bool
-    metadata: dict[str, str]
-    created: int
+    object: Literal["collection_case"] = Field(description='Always "collection_case".')
+    reference: str = Field(
+        description="Short reference for people (8 characters A-Z, 0-9), unique; retrieve "
+        "by it at /v1/collection_cases/ref/:reference, any case.",
+        examples=["Q8OAXF3W"],
+    )
+    status: CaseStatus = Field(
+        description="Where the case stands: `pending_verification` (no partner yet), "
+        "`needs_details` (see `requirements`), `active` (a partner works it), `paused`, "
+        "`closed` (final).",
+        examples=["active"],
+    )
+    close_code: str | None = Field(
+        description="Why the case closed (null while open): `withdrawn` by you; `paid`, "
+        "`partially_paid`, `settled`, `uncollectible`, `debtor_insolvent`, "
+        "`debtor_untraceable`, `disputed` or `statute_barred` by the partner.",
+        examples=[None],
+    )
+    amount_to_recover: int = Field(
+        description="The debt submitted, in the currency's smallest unit.", examples=[360000]
+    )
+    remainder: int = Field(
+        description="What is still owed: `amount_to_recover` less the payments collected.",
+        examples=[360000],
+    )
+    currency: str = Field(description="ISO 4217 currency code, lower case.", examples=["eur"])
+    debtor: Debtor = Field(description="The debtor, as submitted (and updated since).")
+    collection_partner: CollectionPartnerSummary | None = Field(
+        description="The partner working the case; null until one is assigned."
+    )
+    requirements: list[str] = Field(
+        description="What must be supplied before a `needs_details` case can proceed: "
+        "`debtor.email_or_phone`, `debtor.contact_person` (empty otherwise). Supply them with "
+        "an update.",
+        examples=[[]],
+    )
+    creditor_reference: str | None = Field(
+        description="Your own reference for the debt.", examples=["INV-2024-0892"]
+    )
+    due_date: int = Field(
+        description="When the debt fell due: Unix time of 00:00 UTC on that day.",
+        examples=[1730419200],
+    )
+    is_test: bool = Field(
+        description="true for a case made with a test key; test and live objects never mix.",
+        examples=[True],
+    )
+    metadata: dict[str, str] = Field(
+        description="Your key-value pairs.",
+        examples=[{"property_id": "prop_456", "tenant_id": "ten_789"}],
+    )
+    created: int = Field(
+        description="When the case was created (Unix time, seconds).", examples=[1706140800]
+    )
 
 
 class CollectionCaseList(BaseModel):
-    object: Literal["list"]
-    data: list[CollectionCase]
-    has_more: bool
-    url: str
+    """A page of collection cases, newest first."""
+
+    object: Literal["list"] = Field(description='Always "list".')
+    data: list[CollectionCase] = Field(description="The cases of this page.")
+    has_more: bool = Field(description="Whether more cases lie beyond this page.")
+    url: str = Field(
+        description="The path this list was read from.", examples=["/v1/collection_cases"]
+    )
 
 
 def unix_date(value: date) -> int:
@@ -174,9 +322,22 @@ def unix_date(value: date) -> int:
 class DebtorContactUpdate(StrictModel):
     """Contact details that may change while a case is open ("" removes one)."""
 
-    email: str | None = None
-    phone: Text100 | None = None
-    contact_person: Text100 | None = None
+    email: str | None = Field(
+        default=None,
+        description='A new e-mail address for the debtor ("" removes it).',
+        examples=["john.smith@example.org"],
+    )
+    phone: Text100 | None = Field(
+        default=None,
+        description='A new phone number, international format ("" removes it).',
+        examples=["+49 170 7654321"],
+    )
+    contact_person: Text100 | None = Field(
+        default=None,
+        description='The contact person at a company debtor ("" removes it); refused for '
+        "private debtors.",
+        examples=["Erika Mustermann"],
+    )
 
     @field_validator("email")
     @classmethod
@@ -200,9 +361,22 @@ class DebtorContactUpdate(StrictModel):
 class CollectionCaseUpdate(StrictModel):
     """Body of POST /v1/collection_cases/:id. Metadata merges; "" removes a key."""
 
-    metadata: dict[str, Text500] | None = None
-    creditor_reference: Text255 | None = None
-    debtor: DebtorContactUpdate | None = None
+    metadata: dict[str, Text500] | None = Field(
+        default=None,
+        description="Merged into the case's metadata: new keys are added, given keys "
+        'replaced, and a key set to "" removed.',
+        examples=[{"unit_number": "4B", "tenant_id": ""}],
+    )
+    creditor_reference: Text255 | None = Field(
+        default=None,
+        description='Your own reference for the debt ("" or null clears it).',
+        examples=["INV-2024-0892"],
+    )
+    debtor: DebtorContactUpdate | None = Field(
+        default=None,
+        description="New contact details for the debtor. On a `needs_details` case, "
+        "supplying what `requirements` lists sends it back to verification.",
+    )
 
     @field_validator("metadata")
     @classmethod
@@ -217,7 +391,13 @@ class NoParams(StrictModel):
 
 
 class CloseParams(StrictModel):
-    close_code: Literal["withdrawn"] = "withdrawn"
+    """Body of POST /v1/collection_cases/:id/close (optional)."""
+
+    close_code: Literal["withdrawn"] = Field(
+        default="withdrawn",
+        description="Why you close the case; `withdrawn` is the one a creditor may give.",
+        examples=["withdrawn"],
+    )
 
 
 class PreviewParams(StrictModel):
@@ -228,9 +408,20 @@ class PreviewParams(StrictModel):
     address, contact details) is reported in `required_actions`, never refused.
     """
 
-    amount_to_recover: StrictInt = Field(ge=1, le=MAX_AMOUNT)
-    currency: Currency
-    debtor: DebtorFields
-    creditor_reference: Text255 | None = None
-    due_date: DueDate = Field(description="YYYY-MM-DD, not in the future")
-    metadata: Metadata | None = None
+    amount_to_recover: StrictInt = Field(
+        ge=1, le=MAX_AMOUNT, description=AMOUNT_DESCRIPTION, examples=[360000]
+    )
+    currency: Currency = Field(description=CURRENCY_DESCRIPTION, examples=["eur"])
+    debtor: DebtorFields = Field(
+        description="Who owes the money: `type` and `name` are required, and a `country` or "
+        "an `address` for a partner to be found."
+    )
+    creditor_reference: Text255 | None = Field(
+        default=None, description=REFERENCE_DESCRIPTION, examples=["INV-2024-0892"]
+    )
+    due_date: DueDate = Field(description=DUE_DATE_DESCRIPTION, examples=["2024-11-01"])
+    metadata: Metadata | None = Field(
+        default=None,
+        description=METADATA_DESCRIPTION + " Not stored by a preview.",
+        examples=[{"property_id": "prop_456"}],
+    )

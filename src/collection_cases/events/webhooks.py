@@ -34,14 +34,48 @@ def _events(value: list[str]) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+URL_DESCRIPTION = (
+    "Where to POST events: HTTPS to a public address (test mode also takes http://localhost "
+    "and 127.0.0.1), up to 2048 characters."
+)
+EVENTS_DESCRIPTION = (
+    "The event types to send: types (`collection_case.closed`), families "
+    '(`collection_case.*`), or `["*"]` for every type; up to 50. Types of the platform\'s other '
+    "products are accepted and never fire here."
+)
+VERSION_DESCRIPTION = (
+    "Render this endpoint's events in this API version (default: the account's, following it "
+    "when it changes)."
+)
+
+
 class WebhookEndpointCreate(StrictModel):
-    url: StrictStr = Field(max_length=2048)
-    enabled_events: list[StrictStr] = Field(max_length=50)
-    description: Text500 | None = None
-    api_version: ApiVersion | None = Field(
-        default=None, description="Render this endpoint's events with this version"
+    """Body of POST /v1/webhook_endpoints."""
+
+    url: StrictStr = Field(
+        max_length=2048,
+        description=URL_DESCRIPTION,
+        examples=["https://your-app.com/webhooks/casapay"],
     )
-    metadata: Metadata | None = None
+    enabled_events: list[StrictStr] = Field(
+        max_length=50,
+        description=EVENTS_DESCRIPTION,
+        examples=[["collection_case.*", "debt_payment.created"]],
+    )
+    description: Text500 | None = Field(
+        default=None,
+        description="Your note about the endpoint (up to 500 characters).",
+        examples=["Production payment events"],
+    )
+    api_version: ApiVersion | None = Field(
+        default=None, description=VERSION_DESCRIPTION, examples=["2025-01-15"]
+    )
+    metadata: Metadata | None = Field(
+        default=None,
+        description="Your key-value pairs (up to 50 keys of up to 40 characters, values up to "
+        "500).",
+        examples=[{"team": "billing"}],
+    )
 
     @field_validator("enabled_events")
     @classmethod
@@ -50,12 +84,38 @@ class WebhookEndpointCreate(StrictModel):
 
 
 class WebhookEndpointUpdate(StrictModel):
-    url: StrictStr | None = Field(default=None, max_length=2048)
-    enabled_events: list[StrictStr] | None = Field(default=None, max_length=50)
-    status: Literal["enabled", "disabled"] | None = None
-    description: Text500 | None = None
-    api_version: ApiVersion | None = None
-    metadata: dict[str, Text500] | None = None
+    """Body of POST /v1/webhook_endpoints/:id: only the fields sent change."""
+
+    url: StrictStr | None = Field(
+        default=None,
+        max_length=2048,
+        description=URL_DESCRIPTION,
+        examples=["https://your-app.com/webhooks/casapay"],
+    )
+    enabled_events: list[StrictStr] | None = Field(
+        default=None,
+        max_length=50,
+        description=EVENTS_DESCRIPTION + " Replaces the list.",
+        examples=[["*"]],
+    )
+    status: Literal["enabled", "disabled"] | None = Field(
+        default=None,
+        description="`disabled` stops deliveries to the endpoint; `enabled` resumes them.",
+        examples=["disabled"],
+    )
+    description: Text500 | None = Field(
+        default=None,
+        description="Your note about the endpoint (up to 500 characters).",
+        examples=["Production webhook endpoint"],
+    )
+    api_version: ApiVersion | None = Field(
+        default=None, description=VERSION_DESCRIPTION, examples=["2025-01-15"]
+    )
+    metadata: dict[str, Text500] | None = Field(
+        default=None,
+        description='Merged into the endpoint\'s metadata; a key set to "" is removed.',
+        examples=[{"team": ""}],
+    )
 
     @field_validator("enabled_events")
     @classmethod

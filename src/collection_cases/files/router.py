@@ -18,23 +18,60 @@ from collection_cases.files.storage import FileStore
 from collection_cases.files.upload import receive_upload
 from collection_cases.idempotency import service as idempotency
 from collection_cases.idempotency.service import Idempotency
-from collection_cases.openapi_docs import error_responses
+from collection_cases.openapi_docs import (
+    CASE_ID,
+    FILE_ID,
+    breaks_rule,
+    error_responses,
+    example,
+    missing,
+    state_invalid,
+)
 from collection_cases.pagination import ListObject, ListParams, list_params
 
 router = APIRouter(tags=["Case Files"])
+CaseId = Annotated[str, Path(description="The case's id (`dc_...`).", examples=[CASE_ID])]
+FileId = Annotated[str, Path(description="The file's id (`file_...`).", examples=[FILE_ID])]
 
 
 @router.post(
     "/v1/collection_cases/{case_id}/files",
     status_code=201,
     response_model=CaseFile,
+    operation_id="upload_case_file",
     summary="Upload a file to a case",
     openapi_extra=UPLOAD_REQUEST,
-    responses=error_responses(400, 403, 404, 413, 415),
+    responses=error_responses(
+        400,
+        403,
+        404,
+        413,
+        415,
+        examples={
+            400: [
+                missing("document_type"),
+                example(
+                    "parameter_invalid",
+                    "Invalid document_type: must be one of original_invoice, debtor_documents, "
+                    "creditor_documents, demand_letter, miscellaneous.",
+                    "document_type",
+                ),
+                state_invalid("Files cannot be added to a closed case (status: closed).", "case"),
+            ]
+        },
+    ),
 )
-async def upload_case_file(
-    request: Request, case_id: Annotated[str, Path(description="dc_...")], gate: CaseFilesUpload
-) -> Response:
+async def upload_case_file(request: Request, case_id: CaseId, gate: CaseFilesUpload) -> Response:
+    """Attach evidence to a case as `multipart/form-data`: the invoice, the contract, letters
+    sent, anything the partner needs to collect. Send `file`, a `document_type` and an
+    optional `description`.
+
+    The type is read from the file's bytes (PDF, JPEG, PNG, DOC(X), XLS(X), CSV, TXT, EML or
+    ZIP), never from its name: anything else is 415 `file_type_invalid`. Files over the limit
+    (25 MiB by default) are 413, and nothing is kept. On a `needs_details` case a file sends it
+    back to verification. Writes `case_file.uploaded`; a closed case takes no files (400
+    `state_invalid`).
+    """
     store: FileStore = request.app.state.file_store
     key = idempotency.key_from(request)
     # Checked before the body is read, so a wrong case costs no upload. No connection is
@@ -77,15 +114,35 @@ async def upload_case_file(
 @router.get(
     "/v1/collection_cases/{case_id}/files",
     response_model=ListObject[CaseFile],
+    operation_id="list_case_files",
     summary="List a case's files",
-    responses=error_responses(400, 403, 404, 422),
+    responses=error_responses(
+        400,
+        403,
+        404,
+        422,
+        examples={
+            422: [
+                breaks_rule(
+                    "document_type",
+                    "Input should be 'original_invoice', 'debtor_documents', "
+                    "'creditor_documents', 'demand_letter' or 'miscellaneous'",
+                )
+            ]
+        },
+    ),
 )
 async def list_case_files(
-    case_id: Annotated[str, Path(description="dc_...")],
+    case_id: CaseId,
     access: CaseFilesRead,
     page: Annotated[ListParams, Depends(list_params)],
-    document_type: Annotated[DocumentType | None, Query()] = None,
+    document_type: Annotated[
+        DocumentType | None, Query(description="Only files of this document type.")
+    ] = None,
 ) -> Response:
+    """The files attached to one case, newest first, optionally only one `document_type`.
+    Each entry's `url` downloads its bytes. Reads only.
+    """
     found = await files.list_files(
         access.conn,
         principal=access.principal,
@@ -100,12 +157,14 @@ async def list_case_files(
 @router.get(
     "/v1/case_files/{file_id}",
     response_model=CaseFile,
+    operation_id="retrieve_case_file",
     summary="Retrieve a case file",
     responses=error_responses(403, 404),
 )
-async def retrieve_case_file(
-    file_id: Annotated[str, Path(description="file_...")], access: CaseFilesRead
-) -> Response:
+async def retrieve_case_file(file_id: FileId, access: CaseFilesRead) -> Response:
+    """One file's details: its case, document type, name, size, detected type and SHA-256.
+    The bytes come from `GET /v1/case_files/:id/contents`.
+    """
     row = await files.get_file_row(access.conn, principal=access.principal, file_id=file_id)
     return json_response(files.render(row))
 
@@ -117,6 +176,7 @@ def _content_disposition(filename: str) -> str:
 
 @router.get(
     "/v1/case_files/{file_id}/contents",
+    operation_id="download_case_file",
     summary="Download a case file's bytes",
     response_class=StreamingResponse,
     responses={
@@ -131,9 +191,11 @@ def _content_disposition(filename: str) -> str:
         **error_responses(403, 404),
     },
 )
-async def download_case_file(
-    request: Request, file_id: Annotated[str, Path(description="file_...")], access: CaseFilesRead
-) -> Response:
+async def download_case_file(request: Request, file_id: FileId, access: CaseFilesRead) -> Response:
+    """The file exactly as uploaded, streamed, with the type detected at upload as its
+    `Content-Type` and the original name in `Content-Disposition` (an attachment, never shown
+    inline). Check it against the object's `sha256`. Reads only.
+    """
     row = await files.get_file_row(access.conn, principal=access.principal, file_id=file_id)
     # The connection goes back before the bytes stream: a slow reader must not hold it.
     await db.release(request.scope["state"])
