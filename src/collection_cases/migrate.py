@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -12,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool, text
 
 from collection_cases.db import sqlalchemy_url
+from collection_cases.events.partitions import is_partition
 
 # Any fixed 64-bit number: every process that migrates takes this lock first.
 MIGRATION_LOCK_ID = 0x636F6C6C63617365  # "collcase"
@@ -25,6 +27,21 @@ def script_location() -> Path:
     if checkout.is_dir():
         return checkout
     raise RuntimeError("migrations directory not found")
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """What Alembic compares (autogenerate, the drift test): not the monthly partitions of
+    events and deliveries, which the housekeeping makes at run time (nor the copies of their
+    parent's foreign keys that PostgreSQL keeps per referenced partition)."""
+    if type_ == "table":
+        return not (name and is_partition(name))
+    if type_ == "foreign_key_constraint":
+        return not is_partition(obj.referred_table.name)
+    if type_ == "index":
+        return not is_partition(obj.table.name)
+    return True
 
 
 def alembic_config() -> Config:
