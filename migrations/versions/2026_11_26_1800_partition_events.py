@@ -13,11 +13,10 @@ Create Date: 2026-11-26 18:00:00+00:00
   account_id) -> events, (endpoint_id, account_id) -> webhook_endpoints.
 - `webhook_endpoints`' primary key becomes (id, account_id), which that foreign key refers to.
 
-Every existing row is kept: the old tables are renamed, their rows copied into partitions
-covering their months up to two months ahead, then dropped. An event id carries the time it
-was made (a UUIDv7) and lookups by id look within an hour of it; rows written before this
-migration hold the database's clock in `created_at`, so a row whose id is more than an hour
-away from it (a badly wrong clock when it was written) takes its id's time instead.
+Every existing row is kept as it is: the old tables are renamed, their rows copied into
+partitions covering their months up to two months ahead, then dropped. (New events get the
+time their UUIDv7 id carries as created_at; these kept the database's clock, usually a few
+milliseconds earlier: a lookup by id that misses its id's minute looks in every month.)
 
 The copy rewrites both tables once, inside the migration's transaction: plan for it on a
 large deployment (about a minute per few million events here).
@@ -38,10 +37,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 AHEAD = 2  # months created beyond the current one (as the worker's housekeeping does)
-ID_TIME = (
-    "(timestamptz 'epoch' + ('x' || substr(id, 5, 12))::bit(48)::bigint * interval '1 millisecond')"
-)
-UUID7_ID = "id ~ '^evt_[0-9a-f]{12}7[0-9a-f]{19}$'"
 
 
 def _months(first: datetime, last: datetime) -> list[datetime]:
@@ -84,18 +79,13 @@ def upgrade() -> None:
         op.execute(f"DROP INDEX {index}")
     op.execute("ALTER INDEX pk_events RENAME TO pk_events_unpartitioned")
     op.execute("ALTER INDEX pk_webhook_deliveries RENAME TO pk_webhook_deliveries_unpartitioned")
-    # An event's created_at must be near the time its id carries (lookups by id rely on it).
-    op.execute(
-        f"UPDATE events_unpartitioned SET created_at = {ID_TIME} WHERE {UUID7_ID} "
-        f"AND abs(extract(epoch FROM created_at - {ID_TIME})) >= 3600"
-    )
-    now, oldest = bind.execute(
-        sa.text("SELECT now(), min(created_at) FROM events_unpartitioned")
+    now, oldest, newest = bind.execute(
+        sa.text("SELECT now(), min(created_at), max(created_at) FROM events_unpartitioned")
     ).one()
     now = now.astimezone(UTC)
     ahead = now.month + AHEAD - 1
     last = datetime(now.year + ahead // 12, ahead % 12 + 1, 1, tzinfo=UTC)
-    months = _months(min(oldest or now, now).astimezone(UTC), last)
+    months = _months(min(oldest or now, now).astimezone(UTC), max(newest or now, last))
 
     op.create_table(
         "events",

@@ -14,7 +14,9 @@ together. Retention is dropping those two tables, never a long DELETE:
 
 An event id is `evt_` + a UUIDv7 whose 48-bit timestamp is the event's `created_at` (to the
 millisecond, written so by `service.record`), so a lookup by id names its month and the
-planner reads one partition (`id_window`).
+planner reads one partition (`id_window`). Rows written before partitioning kept the
+database's clock instead, a few milliseconds off; a lookup that misses the window looks in
+every month, so correctness never rests on a clock.
 
 Partitions are runtime objects: the models declare the partitioned parents only, and the
 models-vs-migrations comparison leaves partitions out (`is_partition`).
@@ -39,10 +41,9 @@ PARTITIONED = {"events": "created_at", "webhook_deliveries": "event_created_at"}
 # Months created beyond the current one.
 AHEAD = 2
 DEFAULT_RETENTION_DAYS = 30
-# Rows written before partitioning kept the database's clock in created_at while their id
-# carries the application's: a lookup by id allows this much between the two (the migration
-# made sure every row is within it).
-ID_TIME_SLACK = timedelta(hours=1)
+# A lookup by id looks this far either side of the time the id carries: new rows are exactly
+# on it, rows written before partitioning (the database's clock) a few milliseconds off.
+ID_TIME_SLACK = timedelta(minutes=1)
 # Dropping a partition takes a short exclusive lock on its parent; rather than queue every
 # query behind a long one, give up and try again at the next round.
 LOCK_TIMEOUT = "2s"
