@@ -397,7 +397,8 @@ async def test_deliveries_list_uses_its_index_across_partitions(seeded_events, p
 async def test_webhook_claim_is_index_driven(seeded_events, pool):  # type: ignore[no-untyped-def]
     """The worker's claim over a backlog (every pending delivery due, twenty endpoints):
     due rows from the partial index of pending rows, each checked for an older pending one
-    of its endpoint through the other partial index, then joined to its row, event, endpoint
+    of its endpoint (through the other partial index, or a hash of the pending rows: the
+    planner's choice, PostgreSQL 15 and 18 differ), then joined to its row, event, endpoint
     and account by their keys. Delivered and failed rows, the bulk of every month, are
     never read. What is sorted is what passed: at most one head per endpoint."""
     from collection_cases.events.delivery import _CLAIM
@@ -420,18 +421,15 @@ async def test_webhook_claim_is_index_driven(seeded_events, pool):  # type: igno
         known = await catalog(conn)
         plan = await explain(conn, _CLAIM, {"batch": 20, "lease": 60})
     used = check_index_driven(plan, known, sort=True)
-    assert used >= {
-        "ix_webhook_deliveries_due",
-        "ix_webhook_deliveries_endpoint_pending",
-        "pk_webhook_deliveries",
-        "pk_events",
-    }, outline(plan)
+    assert used >= {"ix_webhook_deliveries_due", "pk_webhook_deliveries"}, outline(plan)
+    assert used & {"pk_events", "ix_events_list"}, outline(plan)
     assert used <= {
         "ix_webhook_deliveries_due",
         "ix_webhook_deliveries_endpoint_pending",
         "ix_webhook_deliveries_event",
         "pk_webhook_deliveries",
         "pk_events",
+        "ix_events_list",  # the event by account and time: PostgreSQL 18 may choose it
         "pk_webhook_endpoints",
         "ix_webhook_endpoints_list",
         "pk_accounts",
