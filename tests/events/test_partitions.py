@@ -166,6 +166,24 @@ class TestHousekeeping:
         assert (done.created, done.dropped) == ([], [])
 
 
+def test_migrating_makes_the_months_ahead_too(fresh_database: str) -> None:
+    """`serve` (and `db upgrade`) migrates at every start, and makes this month's partitions
+    and the next two if they are missing: events can be written where no worker ran."""
+    migrate.upgrade(fresh_database)
+    dsn = make_url(fresh_database).set(drivername="postgresql").render_as_string(False)
+    this = partitions.month_start(datetime.now(UTC))
+    ahead = [partitions.add_months(this, n) for n in range(partitions.AHEAD + 1)]
+    with psycopg.connect(dsn) as conn:
+        for month_ in ahead:
+            conn.execute(f"DROP TABLE webhook_deliveries_{month_:%Y_%m}")
+            conn.execute(f"ALTER TABLE events DETACH PARTITION events_{month_:%Y_%m}")
+            conn.execute(f"DROP TABLE events_{month_:%Y_%m}")
+    migrate.upgrade(fresh_database)
+    with psycopg.connect(dsn) as conn:
+        names = {r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relispartition")}
+    assert {f"{t}_{m:%Y_%m}" for t in partitions.PARTITIONED for m in ahead} <= names
+
+
 PARTITION_REVISION = "8d2e6f41c7a5"
 
 

@@ -121,19 +121,26 @@ class Maintenance:
     skipped: bool = False
 
 
+def months(first: datetime, last: datetime) -> list[datetime]:
+    """The months from `first`'s to `last`'s, inclusive."""
+    month, out = month_start(first), []
+    while month <= month_start(last):
+        out.append(month)
+        month = add_months(month, 1)
+    return out
+
+
 async def ensure(conn: db.Connection, first: datetime, last: datetime) -> list[str]:
     """Create every missing month partition of both tables from `first`'s month to `last`'s
     (inclusive); the names created."""
     existing = {r["name"] for r in await _partitions(conn)}
     created = []
-    month = month_start(first)
-    while month <= month_start(last):
+    for month in months(first, last):
         for table in PARTITIONED:
             name = partition_name(table, month)
             if name not in existing:
                 await db.execute(conn, create_statement(table, month), scope=HOUSEKEEPING)
                 created.append(name)
-        month = add_months(month, 1)
     return created
 
 
