@@ -404,6 +404,7 @@ def create_app(
                 worker_pool,
                 timeout=settings.webhook_timeout_seconds,
                 lease=settings.webhook_lease_seconds,
+                event_retention_days=settings.event_retention_days,
                 keys=secret_key.keyring(settings),
                 policy=egress.EgressPolicy.from_settings(settings),
             )

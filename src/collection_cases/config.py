@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     run_worker: bool = True
     webhook_timeout_seconds: float = 10.0
     webhook_lease_seconds: float = 60.0
+    # Events (and their webhook deliveries) are kept at least this many days, at most a month
+    # more: retention drops whole monthly partitions once every row in them is this old.
+    event_retention_days: int = Field(default=30, ge=1)
     # Webhooks reach only public addresses. Extra ranges an operator allows, comma separated
     # CIDRs ("10.20.0.0/16,fd12::/48"); cloud metadata addresses stay refused whatever is here.
     egress_allow_cidrs: str = ""

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     func,
     text,
@@ -38,6 +39,8 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         CheckConstraint("kind IN ('secret', 'restricted', 'publishable')", name="kind"),
+        # account_id in the key: the distribution column, were tables sharded by account.
+        PrimaryKeyConstraint("id", "account_id"),
         # Only restricted keys hold permissions: the others' rights follow from their kind.
         CheckConstraint("kind = 'restricted' OR cardinality(permissions) = 0", name="permissions"),
         Index(
@@ -49,7 +52,7 @@ class ApiKey(Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
     )

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Uuid,
     func,
@@ -32,6 +33,8 @@ STATUSES = ("pending_verification", "needs_details", "active", "paused", "closed
 class CollectionCase(Base):
     __tablename__ = "collection_cases"
     __table_args__ = (
+        # account_id in the key: the distribution column, were tables sharded by account.
+        PrimaryKeyConstraint("id", "account_id"),
         CheckConstraint(
             "status IN ('pending_verification', 'needs_details', 'active', 'paused', 'closed')",
             name="status",
@@ -72,7 +75,7 @@ class CollectionCase(Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid)
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
     )

@@ -11,7 +11,9 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
+    PrimaryKeyConstraint,
     String,
     Text,
     Uuid,
@@ -27,6 +29,13 @@ from collection_cases.db import Base
 class ChatMessage(Base):
     __tablename__ = "chat_messages"
     __table_args__ = (
+        # account_id in the key: the distribution column, were tables sharded by account.
+        PrimaryKeyConstraint("id", "account_id"),
+        ForeignKeyConstraint(
+            ["case_id", "account_id"],
+            ["collection_cases.id", "collection_cases.account_id"],
+            ondelete="CASCADE",
+        ),
         CheckConstraint("sender IN ('creditor', 'partner')", name="sender"),
         Index(
             "ix_chat_messages_case",
@@ -38,14 +47,12 @@ class ChatMessage(Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
     )
     is_test: Mapped[bool] = mapped_column(Boolean)
-    case_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("collection_cases.id", ondelete="CASCADE")
-    )
+    case_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     sender: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(Text)
     attachments: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))

@@ -27,6 +27,7 @@ import orjson
 from psycopg.types.json import Jsonb
 
 from collection_cases import db, egress, metrics, secret_key
+from collection_cases.events import partitions
 from collection_cases.events.service import render as render_event
 
 log = logging.getLogger("collection_cases.webhooks")
@@ -37,14 +38,16 @@ LOG_KEEP = 20
 # to the very rows it claimed.
 WORKER = db.Unscoped("the delivery worker serves every account")
 
+# Rows are named by their whole key (id, partition key, account): each join and write-back
+# reads one partition through its primary key.
 _CLAIM = """
     WITH due AS (
-        SELECT d.id FROM webhook_deliveries d
+        SELECT d.id, d.event_created_at, d.account_id FROM webhook_deliveries d
         WHERE d.status = 'pending' AND d.next_attempt_at <= now()
           AND NOT EXISTS (
               SELECT 1 FROM webhook_deliveries e
-              WHERE e.endpoint_id = d.endpoint_id AND e.status = 'pending'
-                AND (e.created_at, e.id) < (d.created_at, d.id)
+              WHERE e.account_id = d.account_id AND e.endpoint_id = d.endpoint_id
+                AND e.status = 'pending' AND (e.created_at, e.id) < (d.created_at, d.id)
           )
         ORDER BY d.next_attempt_at
         LIMIT %(batch)s
@@ -54,17 +57,27 @@ _CLAIM = """
     SET attempts = d.attempts + 1,
         next_attempt_at = now() + %(lease)s * interval '1 second'
     FROM due, events ev, webhook_endpoints we, accounts a
-    WHERE d.id = due.id AND ev.id = d.event_id AND we.id = d.endpoint_id AND a.id = d.account_id
-    RETURNING d.id, d.attempts, d.created_at AS delivery_created, we.url,
+    WHERE d.id = due.id AND d.event_created_at = due.event_created_at
+      AND d.account_id = due.account_id
+      AND ev.id = d.event_id AND ev.created_at = d.event_created_at
+      AND ev.account_id = d.account_id
+      AND we.id = d.endpoint_id AND we.account_id = d.account_id AND a.id = d.account_id
+    RETURNING d.id, d.event_created_at, d.account_id, d.attempts,
+        d.created_at AS delivery_created, we.url,
         we.id AS endpoint_id, we.secret_encrypted,
         we.status AS endpoint_status, ev.id AS event_id, ev.type, ev.is_test, ev.data,
         ev.request_id, ev.idempotency_key, ev.created_at,
         coalesce(we.api_version, a.api_version) AS api_version,
         (SELECT count(*) FROM webhook_deliveries p
-         JOIN webhook_endpoints pw ON pw.id = p.endpoint_id
-         WHERE p.event_id = ev.id AND p.status = 'pending' AND pw.status = 'enabled'
+         JOIN webhook_endpoints pw ON pw.id = p.endpoint_id AND pw.account_id = p.account_id
+         WHERE p.event_id = ev.id AND p.event_created_at = ev.created_at
+           AND p.account_id = ev.account_id AND p.status = 'pending' AND pw.status = 'enabled'
         ) AS pending_webhooks
 """
+_ROW = (
+    "id = %(id)s AND event_created_at = %(event_created_at)s AND account_id = %(account_id)s "
+    "AND attempts = %(attempts)s AND status = 'pending'"
+)
 _APPEND_LOG = (
     "CASE WHEN jsonb_array_length(attempt_log) >= %(keep)s THEN (attempt_log - 0) "
     "ELSE attempt_log END || %(entry)s"
@@ -72,7 +85,7 @@ _APPEND_LOG = (
 _DELIVERED = f"""
     UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(),
         attempt_log = {_APPEND_LOG}
-    WHERE id = %(id)s AND attempts = %(attempts)s AND status = 'pending'
+    WHERE {_ROW}
 """
 _RETRY = f"""
     UPDATE webhook_deliveries SET
@@ -80,7 +93,7 @@ _RETRY = f"""
                       THEN 'failed' ELSE 'pending' END,
         next_attempt_at = to_timestamp(%(started)s) + %(delay)s * interval '1 second',
         attempt_log = {_APPEND_LOG}
-    WHERE id = %(id)s AND attempts = %(attempts)s AND status = 'pending'
+    WHERE {_ROW}
 """
 
 
@@ -113,7 +126,9 @@ class DeliveryWorker:
         resolver: egress.Resolver = egress.system_resolver,
         verify: ssl.SSLContext | bool = True,
         keys: secret_key.Keyring | None = None,
+        event_retention_days: int = partitions.DEFAULT_RETENTION_DAYS,
     ) -> None:
+        self.event_retention_days = event_retention_days
         self.keys = keys or secret_key.keyring()
         self.retry_delay = retry_delay
         self.pool = pool
@@ -190,6 +205,8 @@ class DeliveryWorker:
     async def _record(self, job: dict[str, Any], ok: bool, entry: dict[str, Any]) -> None:
         args = {
             "id": job["id"],
+            "event_created_at": job["event_created_at"],
+            "account_id": job["account_id"],
             "attempts": job["attempts"],
             "entry": Jsonb([entry]),
             "keep": LOG_KEEP,
@@ -242,13 +259,16 @@ class DeliveryWorker:
         return len(jobs)
 
     async def purge(self) -> None:
-        """Housekeeping that any worker may do: idempotency keys past their 24 hours."""
+        """Housekeeping that any worker may do: idempotency keys past their 24 hours, spent
+        rate-limit windows, and the event partitions (months ahead created, months past the
+        retention dropped)."""
         from collection_cases import ratelimit
         from collection_cases.idempotency.service import purge
 
         async with self.pool.connection() as conn:
             await purge(conn)
             await ratelimit.purge(conn)
+            await partitions.maintain(conn, retention_days=self.event_retention_days)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         next_purge = 0.0

@@ -5,7 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, String, Uuid, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Uuid,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collection_cases.db import Base
@@ -22,6 +34,13 @@ DOCUMENT_TYPES = (
 class CaseFile(Base):
     __tablename__ = "case_files"
     __table_args__ = (
+        # account_id in the key: the distribution column, were tables sharded by account.
+        PrimaryKeyConstraint("id", "account_id"),
+        ForeignKeyConstraint(
+            ["case_id", "account_id"],
+            ["collection_cases.id", "collection_cases.account_id"],
+            ondelete="CASCADE",
+        ),
         Index(
             "ix_case_files_list",
             "account_id",
@@ -41,14 +60,12 @@ class CaseFile(Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
     )
     is_test: Mapped[bool] = mapped_column(Boolean)
-    case_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("collection_cases.id", ondelete="CASCADE")
-    )
+    case_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     document_type: Mapped[str] = mapped_column(String(40))
     description: Mapped[str | None] = mapped_column(String(500))
     # For display only (sanitised); never part of a storage path.

@@ -13,9 +13,12 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Numeric,
+    PrimaryKeyConstraint,
     String,
+    UniqueConstraint,
     Uuid,
     func,
     text,
@@ -28,6 +31,13 @@ from collection_cases.db import Base
 class DebtPayment(Base):
     __tablename__ = "debt_payments"
     __table_args__ = (
+        # account_id in the key: the distribution column, were tables sharded by account.
+        PrimaryKeyConstraint("id", "account_id"),
+        ForeignKeyConstraint(
+            ["case_id", "account_id"],
+            ["collection_cases.id", "collection_cases.account_id"],
+            ondelete="CASCADE",
+        ),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("type IN ('full_payment', 'partial_payment', 'installment')", name="type"),
         Index(
@@ -47,14 +57,12 @@ class DebtPayment(Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
     )
     is_test: Mapped[bool] = mapped_column(Boolean)
-    case_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("collection_cases.id", ondelete="CASCADE")
-    )
+    case_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     type: Mapped[str] = mapped_column(String(20))
@@ -74,16 +82,25 @@ class Payout(Base):
     """
 
     __tablename__ = "payouts"
-    __table_args__ = (CheckConstraint("amount >= 0", name="amount_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        # account_id in the key: the distribution column, were tables sharded by account.
+        PrimaryKeyConstraint("id", "account_id"),
+        # One payout per debt payment.
+        UniqueConstraint("debt_payment_id", "account_id"),
+        ForeignKeyConstraint(
+            ["debt_payment_id", "account_id"],
+            ["debt_payments.id", "debt_payments.account_id"],
+            ondelete="CASCADE",
+        ),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("accounts.id", ondelete="CASCADE")
     )
     is_test: Mapped[bool] = mapped_column(Boolean)
-    debt_payment_id: Mapped[str] = mapped_column(
-        String(40), ForeignKey("debt_payments.id", ondelete="CASCADE"), unique=True
-    )
+    debt_payment_id: Mapped[str] = mapped_column(String(40))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

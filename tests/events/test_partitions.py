@@ -1,0 +1,304 @@
+"""Events and deliveries by month: partitions made ahead, whole months dropped past retention,
+rows from before partitioning kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import psycopg
+import pytest
+from alembic import command
+from psycopg.types.json import Jsonb
+from sqlalchemy import create_engine, text
+from sqlalchemy import pool as sa_pool
+from sqlalchemy.engine import make_url
+
+from collection_cases import db, migrate
+from collection_cases.events import partitions
+from collection_cases.events.delivery import DeliveryWorker
+from tests.events.seed import event_id_at, insert_events, month
+from tests.factories import auth, case_body
+
+EP = "/v1/webhook_endpoints"
+
+
+async def partition_names(pool: db.Pool) -> set[str]:
+    async with pool.connection() as conn:
+        rows = await db.fetch_all(
+            conn,
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent "
+            "WHERE p.relname IN ('events', 'webhook_deliveries')",
+        )
+    return {r["relname"] for r in rows}
+
+
+class TestPartitionHelpers:
+    def test_an_event_id_names_its_month(self) -> None:
+        at = datetime(2026, 2, 28, 23, 59, 59, 999000, tzinfo=UTC)
+        event_id = event_id_at(at)
+        assert partitions.event_time(event_id) == at
+        low, high = partitions.id_window(event_id) or (None, None)
+        assert low == at - partitions.ID_TIME_SLACK
+        assert high == at + partitions.ID_TIME_SLACK
+        assert partitions.event_time("evt_" + "0" * 32) is None  # not a UUIDv7
+        assert partitions.event_time("evt_" + "ab" * 12) is None  # a random id
+
+    def test_month_arithmetic_and_names(self) -> None:
+        assert partitions.add_months(month(2026, 11), 2) == month(2027, 1)
+        assert partitions.add_months(month(2026, 1), -1) == month(2025, 12)
+        assert partitions.partition_name("events", month(2027, 1)) == "events_2027_01"
+        assert partitions.create_statement("events", datetime(2026, 12, 31, 23, tzinfo=UTC)) == (
+            "CREATE TABLE IF NOT EXISTS events_2026_12 PARTITION OF events FOR VALUES FROM "
+            "('2026-12-01T00:00:00+00:00') TO ('2027-01-01T00:00:00+00:00')"
+        )
+        assert partitions.is_partition("webhook_deliveries_2026_12")
+        assert not partitions.is_partition("webhook_deliveries")
+        assert not partitions.is_partition("events_unpartitioned")
+
+
+class TestHousekeeping:
+    async def test_the_worker_makes_this_month_and_the_next_two(self, pool) -> None:  # type: ignore[no-untyped-def]
+        worker = DeliveryWorker(pool)
+        try:
+            await worker.purge()
+        finally:
+            await worker.close()
+        this = partitions.month_start(datetime.now(UTC))
+        names = await partition_names(pool)
+        for n in range(partitions.AHEAD + 1):
+            for table in partitions.PARTITIONED:
+                assert partitions.partition_name(table, partitions.add_months(this, n)) in names
+
+    async def test_retention_drops_whole_months_past_it(  # type: ignore[no-untyped-def]
+        self, pool, engine, client, account
+    ) -> None:
+        """Rows in January, February and March 2001; on 20 March with 30 days of retention
+        January goes (every row in it is past 30 days) and February stays, though its first
+        rows are 47 days old: at least 30 days, at most 30 days and a month."""
+        made = await client.post(
+            EP,
+            json={"url": "https://hooks.example.com/x", "enabled_events": ["*"]},
+            headers=account.headers,
+        )
+        endpoint = made.json()["id"]
+        async with pool.connection() as conn:
+            await partitions.ensure(conn, month(2001, 1), month(2001, 3))
+        seeded = {}
+        async with engine.begin() as conn:
+            for m in (1, 2, 3):
+                seeded[m] = await insert_events(
+                    conn,
+                    account_id=account.id,
+                    first=month(2001, m, 1, 1),
+                    count=5,
+                    step_seconds=86400 * 3,
+                    endpoint_id=endpoint,
+                )
+
+        async with pool.connection() as conn:
+            done = await partitions.maintain(
+                conn, retention_days=30, now=datetime(2001, 3, 20, 12, tzinfo=UTC)
+            )
+        assert done.dropped == ["webhook_deliveries_2001_01", "events_2001_01"]
+        assert {"events_2001_04", "events_2001_05", "webhook_deliveries_2001_05"} <= set(
+            done.created
+        )
+        names = await partition_names(pool)
+        assert not {"events_2001_01", "webhook_deliveries_2001_01"} & names
+        assert {"events_2001_02", "events_2001_03", "webhook_deliveries_2001_02"} <= names
+
+        async with engine.connect() as conn:
+            counts = (
+                await conn.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM events WHERE account_id = :a), "
+                        "(SELECT count(*) FROM webhook_deliveries WHERE account_id = :a)"
+                    ),
+                    {"a": account.id},
+                )
+            ).one()
+        assert tuple(counts) == (10, 10)
+        listed = (
+            await client.get("/v1/events", params={"limit": 100}, headers=account.headers)
+        ).json()
+        assert [e["id"] for e in listed["data"]] == [*reversed(seeded[3]), *reversed(seeded[2])]
+        for kept in (seeded[2][0], seeded[3][-1]):
+            one = await client.get(f"/v1/events/{kept}", headers=account.headers)
+            assert one.status_code == 200, one.text
+        for gone in seeded[1]:
+            missing = await client.get(f"/v1/events/{gone}", headers=account.headers)
+            assert missing.status_code == 404
+        deliveries = (
+            await client.get(
+                f"{EP}/{endpoint}/deliveries", params={"limit": 100}, headers=account.headers
+            )
+        ).json()
+        assert {d["event"] for d in deliveries["data"]} == {*seeded[2], *seeded[3]}
+
+        # On 1 April, February's last rows are 32 days old: February goes too.
+        async with pool.connection() as conn:
+            done = await partitions.maintain(
+                conn, retention_days=30, now=datetime(2001, 4, 1, tzinfo=UTC)
+            )
+        assert done.dropped == ["webhook_deliveries_2001_02", "events_2001_02"]
+        listed = (
+            await client.get("/v1/events", params={"limit": 100}, headers=account.headers)
+        ).json()
+        assert [e["id"] for e in listed["data"]] == list(reversed(seeded[3]))
+        await client.delete(f"{EP}/{endpoint}", headers=account.headers)
+
+    async def test_another_process_holding_the_round_is_left_alone(self, pool) -> None:  # type: ignore[no-untyped-def]
+        async with pool.connection() as holder, pool.connection() as conn:
+            await db.fetch_value(
+                holder, "SELECT pg_advisory_lock(%(id)s)", {"id": partitions.MAINTENANCE_LOCK_ID}
+            )
+            try:
+                done = await partitions.maintain(conn, now=datetime(2001, 6, 1, tzinfo=UTC))
+            finally:
+                await db.fetch_value(
+                    holder,
+                    "SELECT pg_advisory_unlock(%(id)s)",
+                    {"id": partitions.MAINTENANCE_LOCK_ID},
+                )
+        assert done.skipped
+        assert (done.created, done.dropped) == ([], [])
+
+
+def test_migrating_makes_the_months_ahead_too(fresh_database: str) -> None:
+    """`serve` (and `db upgrade`) migrates at every start, and makes this month's partitions
+    and the next two if they are missing: events can be written where no worker ran."""
+    migrate.upgrade(fresh_database)
+    dsn = make_url(fresh_database).set(drivername="postgresql").render_as_string(False)
+    this = partitions.month_start(datetime.now(UTC))
+    ahead = [partitions.add_months(this, n) for n in range(partitions.AHEAD + 1)]
+    with psycopg.connect(dsn) as conn:
+        for month_ in ahead:
+            conn.execute(f"DROP TABLE webhook_deliveries_{month_:%Y_%m}")
+            conn.execute(f"ALTER TABLE events DETACH PARTITION events_{month_:%Y_%m}")
+            conn.execute(f"DROP TABLE events_{month_:%Y_%m}")
+    migrate.upgrade(fresh_database)
+    with psycopg.connect(dsn) as conn:
+        names = {r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relispartition")}
+    assert {f"{t}_{m:%Y_%m}" for t in partitions.PARTITIONED for m in ahead} <= names
+
+
+PARTITION_REVISION = "8d2e6f41c7a5"
+
+
+def _alembic(url: str, action: str, revision: str) -> None:
+    engine = create_engine(db.sqlalchemy_url(url), poolclass=sa_pool.NullPool)
+    with engine.begin() as conn:
+        cfg = migrate.alembic_config()
+        cfg.attributes["connection"] = conn
+        getattr(command, action)(cfg, revision)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("skew_hours", [0, 3])
+async def test_rows_written_before_partitioning_are_kept(  # type: ignore[no-untyped-def]
+    fresh_database: str, settings, skew_hours: int
+) -> None:
+    """Events and deliveries stored by the unpartitioned schema read the same after the
+    upgrade (list, retrieve, pending_webhooks, deliveries), months back included, as they
+    were stored; an event whose stored time is hours away from its id's (a wrong clock) is
+    found by id too."""
+    from alembic.script import ScriptDirectory
+
+    from collection_cases.accounts.service import hash_key
+    from collection_cases.app import create_app
+
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    before = script.get_revision(PARTITION_REVISION)
+    assert before is not None
+    migrate.upgrade(fresh_database, str(before.down_revision))
+    dsn = make_url(fresh_database).set(drivername="postgresql").render_as_string(False)
+    key = "sk_test_" + "M" * 32
+    now = datetime.now(UTC)
+    # As the old code wrote them: created_at from the database's clock, the id a few
+    # milliseconds later from the application's (or, for one, hours later).
+    times = [now - timedelta(days=70), now - timedelta(days=2), now - timedelta(minutes=5)]
+    skewed = timedelta(hours=skew_hours, milliseconds=4)
+    events = [(event_id_at(at + skewed), at) for at in times]
+    endpoint = "we_" + "0a" * 12
+    deliveries = [f"whd_{i:032x}" for i in range(3)]
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("INSERT INTO accounts (name) VALUES ('old') RETURNING id").fetchone()
+        assert row is not None
+        account_id = row[0]
+        conn.execute(
+            "INSERT INTO api_keys (id, account_id, key_hash, key_prefix, kind, is_test, name) "
+            "VALUES ('tok_' || md5('k'), %s, %s, %s, 'secret', true, 'Secret key')",
+            (account_id, hash_key(key), key[:12]),
+        )
+        conn.execute(
+            "INSERT INTO webhook_endpoints (id, account_id, is_test, url, enabled_events, "
+            "secret_encrypted) VALUES (%s, %s, true, 'https://hooks.example.com', "
+            "'[\"*\"]', 'sealed')",
+            (endpoint, account_id),
+        )
+        for i, (event_id, at) in enumerate(events):
+            conn.execute(
+                "INSERT INTO events (id, account_id, is_test, type, data, created_at) "
+                "VALUES (%s, %s, true, 'collection_case.created', %s, %s)",
+                (event_id, account_id, Jsonb({"object": {"n": i}}), at),
+            )
+            conn.execute(
+                "INSERT INTO webhook_deliveries (id, account_id, is_test, event_id, endpoint_id, "
+                "status, created_at) VALUES (%s, %s, true, %s, %s, %s, %s)",
+                (
+                    deliveries[i],
+                    account_id,
+                    event_id,
+                    endpoint,
+                    "pending" if i == 2 else "delivered",
+                    at,
+                ),
+            )
+    migrate.upgrade(fresh_database)
+
+    with psycopg.connect(dsn) as conn:
+        names = {r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relispartition")}
+    for at in [times[0], now + timedelta(days=62)]:
+        assert {f"events_{at:%Y_%m}", f"webhook_deliveries_{at:%Y_%m}"} <= names
+
+    pool = await db.open_pool(fresh_database, size=2, timeout=5, wait=True, name="migrated")
+    app = create_app(settings.model_copy(update={"database_url": fresh_database}), pool=pool)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = auth(key)
+            listed = (await client.get("/v1/events", headers=headers)).json()["data"]
+            assert [e["id"] for e in listed] == [e for e, _ in reversed(events)]
+            assert [e["pending_webhooks"] for e in listed] == [1, 0, 0]
+            for (event_id, at), shown in zip(events, reversed(listed), strict=True):
+                one = await client.get(f"/v1/events/{event_id}", headers=headers)
+                assert one.status_code == 200, one.text
+                assert one.json() == shown
+                assert shown["created"] == int(at.timestamp())
+            undelivered = await client.get(
+                "/v1/events", params={"delivery_success": "false"}, headers=headers
+            )
+            assert [e["id"] for e in undelivered.json()["data"]] == [events[2][0]]
+            listed_deliveries = (
+                await client.get(f"{EP}/{endpoint}/deliveries", headers=headers)
+            ).json()
+            assert [d["id"] for d in listed_deliveries["data"]] == list(reversed(deliveries))
+            # New events land next to the old ones, with their deliveries.
+            made = await client.post("/v1/collection_cases", json=case_body(), headers=headers)
+            assert made.status_code == 201, made.text
+            latest = (await client.get("/v1/events", headers=headers)).json()["data"]
+            assert [e["pending_webhooks"] for e in latest] == [1, 1, 1, 0, 0]
+    finally:
+        await pool.close()
+
+    # And back: one table each again, every row in it.
+    _alembic(fresh_database, "downgrade", str(before.down_revision))
+    with psycopg.connect(dsn) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM webhook_deliveries), "
+            "(SELECT count(*) FROM pg_class WHERE relispartition)"
+        ).fetchone()
+    assert counts == (5, 5, 0)
+    _alembic(fresh_database, "upgrade", "head")
