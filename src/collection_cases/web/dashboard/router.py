@@ -531,7 +531,12 @@ async def case_list(request: Request) -> Response:
 # One case --------------------------------------------------------------------------------------
 
 
-def _timeline_entry(row: db.Row, fmt: Formatter) -> dict[str, Any]:
+# An update's changes that another entry already tells (the status event, the payment).
+_TOLD_ELSEWHERE = {"status", "remainder", "requirements", "close_code", "collection_partner"}
+
+
+def _timeline_entry(row: db.Row, fmt: Formatter) -> dict[str, Any] | None:
+    """What one event says on the case's timeline (None: nothing another entry does not)."""
     data = row["data"] or {}
     obj = data.get("object") or {}
     previous = data.get("previous_attributes") or {}
@@ -553,8 +558,10 @@ def _timeline_entry(row: db.Row, fmt: Formatter) -> dict[str, Any]:
     elif kind == "collection_case.closed":
         text = f"Closed ({(obj.get('close_code') or '').replace('_', ' ')})"
     elif kind == "collection_case.updated":
-        changed = ", ".join(sorted(k.replace("_", " ") for k in previous))
-        text = f"Updated: {changed}" if changed else "Updated"
+        changed = sorted(k.replace("_", " ") for k in set(previous) - _TOLD_ELSEWHERE)
+        if not changed:
+            return None
+        text = f"Updated: {', '.join(changed)}"
     elif kind == "debt_payment.created":
         amount = fmt.money(obj.get("amount"), obj.get("currency") or "eur")
         text = f"Payment of {amount} ({(obj.get('type') or '').replace('_', ' ')})"
@@ -584,7 +591,7 @@ async def _case_page(
     timeline = files_ = payments_ = messages = None
     if view.can("events.list"):
         rows = await events.case_events(conn, principal=principal, case_id=case["id"], limit=100)
-        timeline = [_timeline_entry(r, fmt) for r in rows]
+        timeline = [e for e in (_timeline_entry(r, fmt) for r in rows) if e is not None]
     if view.can("files.list"):
         found = await files.list_files(conn, principal=principal, case_id=case_id, params=page)
         files_ = [files.render(r) for r in found.rows]
