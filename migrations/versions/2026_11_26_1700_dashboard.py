@@ -27,7 +27,7 @@ down_revision: str | None = "3f7d2c9a1b64"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SHARDS = 8
+SHARDS = 32
 CASE_OF_EVENT = (
     "COALESCE((data -> 'object'::text) ->> 'case'::text, (data -> 'object'::text) ->> 'id'::text)"
 )

@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from collection_cases import db, ids, ratelimit
 from collection_cases.accounts.dependencies import Requirement, api_routes, requirement_of
 from collection_cases.accounts.permissions import RESOURCES
-from collection_cases.accounts.service import authenticate
+from collection_cases.accounts.service import Principal, authenticate
 from collection_cases.cases import lifecycle
 from collection_cases.cases import service as cases
 from collection_cases.cases.models import STATUSES
@@ -132,7 +132,7 @@ class View:
     _requirements: dict[str, Requirement] = field(default_factory=dict)
 
     @property
-    def principal(self) -> Any:
+    def principal(self) -> Principal:
         return self.session.principal
 
     def need(self, operation: str) -> None:
