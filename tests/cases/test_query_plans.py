@@ -52,7 +52,7 @@ async def seeded(engine, pool):  # type: ignore[no-untyped-def]
                         ELSE jsonb_build_object('object', jsonb_build_object(
                             'id', 'dp_' || k, 'case', 'dc_' || replace(c.id::text, '-', '')))
                     END,
-                    c.created_at
+                    c.created_at + k * interval '1 second'
                 FROM collection_cases c, generate_series(1, 2) AS k WHERE c.account_id = :a
                 """
             ),
