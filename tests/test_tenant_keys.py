@@ -28,6 +28,9 @@ ALLOWED_WITHOUT_ACCOUNT = {
     # only). Sharded, workers would claim shard by shard (the claim's FOR UPDATE SKIP LOCKED
     # is not run across shards).
     ("webhook_deliveries", "ix_webhook_deliveries_due"),
+    # The purge of expired dashboard sessions across every account; not unique. Sharded,
+    # each shard purges its own.
+    ("dashboard_sessions", "ix_dashboard_sessions_expires_at"),
 }
 
 
@@ -50,11 +53,14 @@ def test_the_tenant_tables_are_the_ones_with_account_and_mode() -> None:
     assert db.tenant_tables() == {
         "api_keys",
         "case_files",
+        "case_totals",
+        "dashboard_sessions",
         "chat_messages",
         "collection_cases",
         "debt_payments",
         "events",
         "idempotency_keys",
+        "payment_totals",
         "payouts",
         "webhook_deliveries",
         "webhook_endpoints",

@@ -29,19 +29,39 @@ async def seeded(engine, pool):  # type: ignore[no-untyped-def]
                 """
                 INSERT INTO collection_cases (id, account_id, is_test, reference, status,
                     amount_to_recover, remainder, currency, debtor, debtor_type, debtor_country,
-                    due_date, created_at)
+                    creditor_reference, due_date, created_at)
                 SELECT gen_random_uuid(), :a, i % 2 = 0, 'P' || lpad(upper(to_hex(i)), 7, '0'),
                     CASE WHEN i % 1000 = 0 THEN 'paused' ELSE 'active' END,
                     100, 100, 'eur', '{}'::jsonb,
                     CASE WHEN i % 3 = 0 THEN 'company' ELSE 'private' END,
-                    CASE WHEN i % 7 = 0 THEN 'FR' ELSE 'DE' END,
+                    CASE WHEN i % 7 = 0 THEN 'FR' ELSE 'DE' END, 'INV-' || (i % 20000),
                     DATE '2024-01-01', now() - i * interval '1 minute'
                 FROM generate_series(1, :n) AS i
                 """
             ),
             {"a": account.id, "n": ROWS},
         )
+        # Events of those cases (a case's own and its payments'), for the timeline's plan.
+        await conn.execute(
+            text(
+                """
+                INSERT INTO events (id, account_id, is_test, type, data, created_at)
+                SELECT 'evt_' || md5(c.id::text || k), c.account_id, c.is_test,
+                    CASE k WHEN 1 THEN 'collection_case.created' ELSE 'debt_payment.created' END,
+                    CASE k WHEN 1
+                        THEN jsonb_build_object('object', jsonb_build_object(
+                            'id', 'dc_' || replace(c.id::text, '-', '')))
+                        ELSE jsonb_build_object('object', jsonb_build_object(
+                            'id', 'dp_' || k, 'case', 'dc_' || replace(c.id::text, '-', '')))
+                    END,
+                    c.created_at + k * interval '1 second'
+                FROM collection_cases c, generate_series(1, 2) AS k WHERE c.account_id = :a
+                """
+            ),
+            {"a": account.id},
+        )
         await conn.execute(text("ANALYZE collection_cases"))
+        await conn.execute(text("ANALYZE events"))
         cursor = (
             await conn.execute(
                 text(
@@ -52,6 +72,16 @@ async def seeded(engine, pool):  # type: ignore[no-untyped-def]
             )
         ).one()
     return Principal(Scope(account.id, True), "secret", "key_x"), ids.encode("dc", cursor[1])
+
+
+async def _plan(pool, run, marker: str = "ORDER BY") -> str:  # type: ignore[no-untyped-def]
+    """EXPLAIN of the statement (containing `marker`) that `run(connection)` sends."""
+    async with pool.connection() as conn:
+        recording = Recording(conn)
+        await run(recording)
+        (sql, args), *_ = [s for s in recording.statements if marker in s[0]]
+        cur = await conn.execute("EXPLAIN " + sql, args)
+        return "\n".join(r[0] for r in await cur.fetchall())
 
 
 class Recording:
@@ -434,3 +464,51 @@ async def test_webhook_claim_is_index_driven(seeded_events, pool):  # type: igno
         "ix_webhook_endpoints_list",
         "pk_accounts",
     }, outline(plan)
+
+
+@pytest.mark.parametrize(
+    ("search", "filters", "index"),
+    [
+        ("INV-123", {}, "ix_collection_cases_creditor_reference"),
+        ("inv-123", {"status": "active"}, "ix_collection_cases_creditor_reference"),
+        ("P0000123", {}, "uq_collection_cases_reference"),
+    ],
+)
+async def test_dashboard_search_uses_an_index(seeded, pool, search, filters, index):
+    principal, _ = seeded
+
+    async def run(conn):  # type: ignore[no-untyped-def]
+        await cases.list_cases(
+            conn, principal=principal, params=ListParams(), search=search, **filters
+        )
+
+    plan = await _plan(pool, run)
+    assert "Seq Scan" not in plan, plan
+    assert index in plan, plan
+
+
+async def test_case_timeline_uses_its_index(seeded, pool):
+    """A case's timeline reads ix_events_case in every month's partition (none of a month
+    ahead holds rows: the planner may scan those empty ones)."""
+    from collection_cases.events import service as events
+
+    principal, cursor = seeded
+    async with pool.connection() as conn:
+        recording = Recording(conn)
+        rows = await events.case_events(recording, principal=principal, case_id=cursor)
+        assert [r["type"] for r in rows] == ["debt_payment.created", "collection_case.created"]
+        (sql, args), *_ = [s for s in recording.statements if "ORDER BY" in s[0]]
+        plan = await explain(conn, sql, args)
+        known = await catalog(conn)
+    assert check_index_driven(plan, known, sort=True) == {"ix_events_case"}, outline(plan)
+
+
+async def test_totals_read_no_cases(seeded, pool):
+    principal, _ = seeded
+
+    async def run(conn):  # type: ignore[no-untyped-def]
+        rows = await cases.case_totals(conn, principal=principal)
+        assert sum(r["cases"] for r in rows) == ROWS // 2
+
+    plan = await _plan(pool, run, marker="case_totals")
+    assert "collection_cases" not in plan, plan

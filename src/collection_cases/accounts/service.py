@@ -137,6 +137,20 @@ class KeyCache:
         self._entries[key_hash] = (time.monotonic() + self.ttl, principal)
 
 
+def principal_of(row: db.Row) -> Principal:
+    """The principal of a key row (`id, account_id, is_test, kind, permissions, expires_at`,
+    and the account's `api_version`)."""
+    expires: datetime | None = row["expires_at"]
+    return Principal(
+        Scope(row["account_id"], row["is_test"]),
+        row["kind"],
+        row["id"],
+        frozenset(row["permissions"]),
+        None if expires is None else expires.timestamp(),
+        row["api_version"],
+    )
+
+
 async def authenticate(
     conn: db.Connection, raw: str, cache: KeyCache | None = None
 ) -> Principal | None:
@@ -153,15 +167,7 @@ async def authenticate(
     )
     if row is None:
         return None
-    expires: datetime | None = row["expires_at"]
-    principal = Principal(
-        Scope(row["account_id"], row["is_test"]),
-        row["kind"],
-        row["id"],
-        frozenset(row["permissions"]),
-        None if expires is None else expires.timestamp(),
-        row["api_version"],
-    )
+    principal = principal_of(row)
     if row["stale"]:
         await db.execute(
             conn,

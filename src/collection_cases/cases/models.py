@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Numeric,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Uuid,
     func,
@@ -65,6 +66,15 @@ class CollectionCase(Base):
             text("created_at DESC"),
             text("id DESC"),
         ),
+        # The dashboard's search: a creditor reference, exact but case-insensitive.
+        Index(
+            "ix_collection_cases_creditor_reference",
+            "account_id",
+            "is_test",
+            text("lower(creditor_reference::text)"),
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
         Index(
             "ix_collection_cases_debtor_type",
             "account_id",
@@ -103,3 +113,26 @@ class CollectionCase(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseTotal(Base):
+    """Cases and amounts per status and currency, kept by triggers on collection_cases (see
+    the dashboard migration), so totals never scan the cases.
+
+    Each (account, mode, status, currency) is spread over a few `shard` rows (picked by the
+    writing backend), so concurrent writers of one account rarely wait on one counter row;
+    readers add the shards up.
+    """
+
+    __tablename__ = "case_totals"
+
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    is_test: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    cases: Mapped[int] = mapped_column(BigInteger)
+    amount_to_recover: Mapped[int] = mapped_column(BigInteger)
+    remainder: Mapped[int] = mapped_column(BigInteger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -161,6 +162,26 @@ async def get_case(conn: db.Connection, *, principal: Principal, case_id: str) -
     return render(row)
 
 
+async def success_fee_pct(
+    conn: db.Connection, *, principal: Principal, case_id: str
+) -> Decimal | None:
+    """The success fee the case's partner takes, in percent (None until a partner has it):
+    kept on the case, not part of the API object."""
+    uid = ids.decode("dc", case_id)
+    if uid is None:
+        raise not_found("collection_case", case_id)
+    row = await db.fetch_one(
+        conn,
+        "SELECT success_fee_pct FROM collection_cases WHERE id = %(id)s AND {scope}",
+        {"id": uid},
+        scope=principal.scope,
+    )
+    if row is None:
+        raise not_found("collection_case", case_id)
+    fee: Decimal | None = row["success_fee_pct"]
+    return fee
+
+
 async def get_case_by_reference(
     conn: db.Connection, *, principal: Principal, reference: str
 ) -> dict[str, Any]:
@@ -182,8 +203,38 @@ async def list_cases(
     status: str | None = None,
     debtor_country: str | None = None,
     debtor_type: str | None = None,
+    search: str | None = None,
 ) -> Page:
+    """A page of cases, newest first. `search` (the dashboard's) finds a case by its reference
+    (case-insensitive) or by creditor reference (exact, case-insensitive)."""
     # Each filter matches an index that starts (account_id, is_test, <filter>, created_at, id).
-    filters = {"status": status, "debtor_country": debtor_country, "debtor_type": debtor_type}
+    filters: dict[str, Any] = {
+        "status": status,
+        "debtor_country": debtor_country,
+        "debtor_type": debtor_type,
+    }
     where = [f"{column} = %({column})s" for column, value in filters.items() if value is not None]
+    if search is not None:
+        # ix_collection_cases_creditor_reference, and the reference's unique index.
+        matches = ["lower(creditor_reference) = lower(%(search)s)"]
+        if ids.REFERENCE_RE.fullmatch(search):
+            matches.append("reference = %(search_reference)s")
+            filters["search_reference"] = search.upper()
+        where.append(f"({' OR '.join(matches)})")
+        filters["search"] = search
     return await paginate(conn, LISTING, params, scope=principal.scope, where=where, args=filters)
+
+
+_TOTALS = """
+    SELECT status, currency, sum(cases)::bigint AS cases,
+           sum(amount_to_recover)::bigint AS amount_to_recover, sum(remainder)::bigint AS remainder
+    FROM case_totals WHERE {scope}
+    GROUP BY status, currency HAVING sum(cases) <> 0
+    ORDER BY status, currency
+"""
+
+
+async def case_totals(conn: db.Connection, *, principal: Principal) -> list[db.Row]:
+    """Cases, amounts and remainders per status and currency, from the totals the database
+    keeps (triggers on collection_cases): a few rows read, whatever the number of cases."""
+    return await db.fetch_all(conn, _TOTALS, scope=principal.scope)

@@ -33,6 +33,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from collection_cases.db import Base
 
+# The case an event is about: its object's `case` (files, payments, chat), else the object's
+# own id (the case itself). Queries repeat this text exactly so the planner uses ix_events_case.
+CASE_OF_EVENT = (
+    "COALESCE((data -> 'object'::text) ->> 'case'::text, (data -> 'object'::text) ->> 'id'::text)"
+)
+
 
 class Event(Base):
     __tablename__ = "events"
@@ -48,6 +54,15 @@ class Event(Base):
             "type",
             text("created_at DESC"),
             text("id DESC"),
+        ),
+        # A case's timeline: the events whose object is the case, or belongs to it.
+        Index(
+            "ix_events_case",
+            "account_id",
+            "is_test",
+            text(CASE_OF_EVENT),
+            "created_at",
+            "id",
         ),
         {"postgresql_partition_by": "RANGE (created_at)"},
     )

@@ -17,6 +17,7 @@ from collection_cases import db, ids, versions
 from collection_cases.accounts.service import Principal
 from collection_cases.errors import not_found
 from collection_cases.events import partitions
+from collection_cases.events.models import CASE_OF_EVENT
 from collection_cases.idempotency.service import current_key
 from collection_cases.ids import encode, new_uuid7
 from collection_cases.pagination import Listing, ListParams, Page, id_parser, paginate
@@ -153,3 +154,20 @@ async def list_events(
         where.append(f"NOT {_UNDELIVERED}" if delivery_success else _UNDELIVERED)
     args = {"types": types, "type": types[0] if types else None}
     return await paginate(conn, LISTING, params, scope=principal.scope, where=where, args=args)
+
+
+_OF_CASE = (
+    "SELECT id, type, data, request_id, created_at FROM events "
+    f"WHERE {{scope}} AND {CASE_OF_EVENT} = %(case)s "
+    "ORDER BY created_at DESC, id DESC LIMIT %(limit)s"
+)
+
+
+async def case_events(
+    conn: db.Connection, *, principal: Principal, case_id: str, limit: int = 100
+) -> list[db.Row]:
+    """The newest events about one case (the case itself, its files, payments and messages),
+    newest first: its timeline (ix_events_case)."""
+    return await db.fetch_all(
+        conn, _OF_CASE, {"case": case_id, "limit": limit}, scope=principal.scope
+    )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Numeric,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     UniqueConstraint,
     Uuid,
@@ -104,3 +105,20 @@ class Payout(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PaymentTotal(Base):
+    """Payments per month (of `payment_date`) and currency, kept by triggers on debt_payments
+    (sharded like `case_totals`): the dashboard's chart reads a few rows, not the payments."""
+
+    __tablename__ = "payment_totals"
+
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    is_test: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    payments: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)

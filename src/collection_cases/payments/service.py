@@ -130,3 +130,19 @@ async def list_payments(
         where.append("case_id = %(case_id)s")
         args["case_id"] = uid
     return await paginate(conn, LISTING, params, scope=principal.scope, where=where, args=args)
+
+
+_BY_MONTH = """
+    SELECT month, currency, sum(payments)::bigint AS payments, sum(amount)::bigint AS amount
+    FROM payment_totals WHERE {scope} AND month >= %(since)s
+    GROUP BY month, currency HAVING sum(payments) <> 0
+    ORDER BY month, currency
+"""
+
+
+async def recovered_by_month(
+    conn: db.Connection, *, principal: Principal, since: date
+) -> list[db.Row]:
+    """Payments per month (of their payment date) and currency from `since` on, from the
+    totals the database keeps (triggers on debt_payments), not from the payments."""
+    return await db.fetch_all(conn, _BY_MONTH, {"since": since}, scope=principal.scope)

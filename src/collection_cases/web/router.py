@@ -1,4 +1,5 @@
-"""Routes of the web pages: the front door, the API docs and the error reference.
+"""Routes of the web pages: the front door, the API docs and the error reference (the
+dashboard's are in dashboard/).
 
 Every asset comes from the package (Swagger UI and ReDoc from fastapi-offline's bundle, ours from
 static/), so the pages work with no internet; each page carries a Content-Security-Policy that
@@ -82,15 +83,27 @@ router = APIRouter(include_in_schema=False)
 
 
 def install(app: FastAPI) -> None:
-    """Add the pages and the static assets to the app."""
+    """Add the pages (the dashboard's too) and the static assets to the app."""
+    from collection_cases.web.dashboard.router import router as dashboard
+
     app.include_router(router)
+    app.include_router(dashboard)
     # The vendor mount first: "/static" would otherwise take its paths too.
     app.mount("/static/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
 def _has_route(app: FastAPI, path: str) -> bool:
-    return any(getattr(route, "path", None) == path for route in app.router.routes)
+    def walk(routes: Any) -> bool:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None and walk(inner.routes):
+                return True
+            if getattr(route, "path", None) == path:
+                return True
+        return False
+
+    return walk(app.router.routes)
 
 
 def _links(request: Request) -> list[Link]:
@@ -123,7 +136,8 @@ def _prefers_html(accept: str) -> bool:
     return html > 0 and html >= quality.get("application/json", 0.0)
 
 
-def _page(request: Request, template: str, csp: str = PAGE_CSP, **context: Any) -> Response:
+def page(request: Request, template: str, csp: str = PAGE_CSP, **context: Any) -> Response:
+    """A page of ours: the shared context, and the headers every page carries (its CSP)."""
     settings: Settings = request.app.state.settings
     response = templates.TemplateResponse(
         request,
@@ -153,7 +167,7 @@ def _page(request: Request, template: str, csp: str = PAGE_CSP, **context: Any) 
 async def front_door(request: Request) -> Response:
     """A page for a browser; for an API client (Accept: application/json), a JSON index."""
     if _prefers_html(request.headers.get("accept", "")):
-        return _page(request, "index.html")
+        return page(request, "index.html")
     base = errors.base_url(request.scope)
     links: dict[str, str | None] = {link.name: base + link.path for link in _links(request)}
     links.setdefault(DASHBOARD.name, None)
@@ -172,12 +186,12 @@ async def front_door(request: Request) -> Response:
 
 @router.get("/docs")
 async def swagger_ui(request: Request) -> Response:
-    return _page(request, "swagger.html")
+    return page(request, "swagger.html")
 
 
 @router.get("/redoc")
 async def redoc(request: Request) -> Response:
-    return _page(request, "redoc.html", REDOC_CSP)
+    return page(request, "redoc.html", REDOC_CSP)
 
 
 @router.get(errors.ERRORS_PATH)
@@ -196,7 +210,7 @@ async def error_reference(request: Request) -> Response:
         }
         return json.dumps(body, indent=2, ensure_ascii=False)
 
-    return _page(
+    return page(
         request,
         "errors.html",
         types=errors.ERROR_TYPES,
