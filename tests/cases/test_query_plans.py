@@ -466,6 +466,54 @@ async def test_webhook_claim_is_index_driven(seeded_events, pool):  # type: igno
     }, outline(plan)
 
 
+async def test_webhook_claim_reads_the_heads_not_the_queues(seeded_events, pool):  # type: ignore[no-untyped-def]
+    """With every endpoint's head in flight (leased), a claim over a backlog finds nothing
+    to do, and reads about one row per endpoint to know it: never the queues behind them (a
+    backlog would otherwise make every claim cost as much as the backlog is long)."""
+    from collection_cases.events.delivery import _CLAIM
+
+    principal, _, _, _ = seeded_events
+    async with pool.connection() as conn, conn.transaction(force_rollback=True):
+        await conn.execute(
+            "INSERT INTO webhook_endpoints (id, account_id, is_test, url, enabled_events, "
+            "secret_encrypted) SELECT 'we_' || lpad(to_hex(i), 24, '0'), %(a)s, true, "
+            "'https://hooks.example.com', '[\"*\"]', 'sealed' FROM generate_series(1, 20) i",
+            {"a": principal.scope.account_id},
+        )
+        # A long backlog: the failed deliveries too are pending again, all due.
+        backlog = (
+            await conn.execute(
+                "UPDATE webhook_deliveries SET next_attempt_at = created_at, status = 'pending', "
+                "endpoint_id = 'we_' || lpad(to_hex(abs(hashtext(id)) %% 20 + 1), 24, '0') "
+                "WHERE account_id = %(a)s AND status IN ('pending', 'failed')",
+                {"a": principal.scope.account_id},
+            )
+        ).rowcount
+        assert backlog >= 3000
+        partitions = (
+            await (
+                await conn.execute(
+                    "SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                    "'webhook_deliveries'::regclass"
+                )
+            ).fetchone()
+        )[0]
+        await conn.execute("ANALYZE webhook_deliveries")
+        first = await conn.execute(_CLAIM, {"batch": 100, "lease": 60})
+        assert len(await first.fetchall()) == 20  # one head per endpoint, no more
+        plan = await explain(conn, _CLAIM, {"batch": 100, "lease": 60}, analyze=True)
+    assert plan.get("Actual Rows") == 0, outline(plan)  # every head is in flight
+    read = sum(
+        n.get("Actual Rows", 0) * n.get("Actual Loops", 1)
+        for n in plan_nodes(plan)
+        if n.get("Relation Name", "").startswith("webhook_deliveries")
+    )
+    # A head is the first row of a merge over the months' partitions: up to one row per
+    # partition per endpoint, whatever the length of the queues.
+    assert read <= 20 * (partitions + 1), (read, outline(plan))
+    assert backlog >= 10 * read
+
+
 @pytest.mark.parametrize(
     ("search", "filters", "index"),
     [

@@ -41,16 +41,36 @@ WORKER = db.Unscoped("the delivery worker serves every account")
 # Rows are named by their whole key (id, partition key, account): each join and write-back
 # reads one partition through its primary key.
 _CLAIM = """
-    WITH due AS (
-        SELECT d.id, d.event_created_at, d.account_id FROM webhook_deliveries d
-        WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-          AND NOT EXISTS (
-              SELECT 1 FROM webhook_deliveries e
-              WHERE e.account_id = d.account_id AND e.endpoint_id = d.endpoint_id
-                AND e.status = 'pending' AND (e.created_at, e.id) < (d.created_at, d.id)
-          )
-        ORDER BY d.next_attempt_at
+    WITH heads AS (
+        -- Each endpoint's oldest pending delivery (only that one may go: order per endpoint),
+        -- if it is due: one index probe per endpoint, however long the queues behind them.
+        -- Nothing due anywhere (one probe of the due index): no endpoint is looked at.
+        SELECT h.id, h.event_created_at, h.account_id, h.next_attempt_at
+        FROM webhook_endpoints we
+        CROSS JOIN LATERAL (
+            SELECT d.id, d.event_created_at, d.account_id, d.next_attempt_at
+            FROM webhook_deliveries d
+            WHERE d.account_id = we.account_id AND d.endpoint_id = we.id
+              AND d.status = 'pending'
+            ORDER BY d.created_at, d.id
+            LIMIT 1
+        ) h
+        WHERE EXISTS (
+                SELECT 1 FROM webhook_deliveries x
+                WHERE x.status = 'pending' AND x.next_attempt_at <= now()
+            )
+          AND h.next_attempt_at <= now()
+        ORDER BY h.next_attempt_at
         LIMIT %(batch)s
+    ),
+    due AS (
+        -- Each head by its key, locked, or skipped while another worker claims it. Checked
+        -- again once locked: a worker that just leased it moved next_attempt_at ahead.
+        SELECT d.id, d.event_created_at, d.account_id
+        FROM webhook_deliveries d
+        JOIN heads h ON d.id = h.id AND d.event_created_at = h.event_created_at
+             AND d.account_id = h.account_id
+        WHERE d.status = 'pending' AND d.next_attempt_at = h.next_attempt_at
         FOR UPDATE OF d SKIP LOCKED
     )
     UPDATE webhook_deliveries d
