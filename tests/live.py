@@ -44,10 +44,15 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return out or ""
 
 
+# Connections each test server's process keeps open: the suite starts several servers (some
+# with two workers) beside its own pools, and PostgreSQL allows 100 connections by default.
+TEST_POOL_SIZE = "4"
+
+
 def serve(port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
-        env=env,
+        env={"COLLECTION_CASES_DB_POOL_SIZE": TEST_POOL_SIZE, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

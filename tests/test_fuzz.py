@@ -40,6 +40,8 @@ def run_schemathesis(base: str, key: str, examples: int, seed: str | None) -> st
     if seed:
         cmd += ["--seed", seed]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        print(result.stdout)  # noqa: T201 - shown with the failure: what schemathesis found
     assert result.returncode == 0, result.stdout[-6000:]
     return result.stdout
 

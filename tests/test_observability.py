@@ -13,7 +13,7 @@ from collection_cases import db
 from collection_cases.app import create_app
 from tests.factories import auth, case_body, helper, make_case
 from tests.files.conftest import PDF
-from tests.live import CLI, free_port, serve, stop, wait_healthy
+from tests.live import CLI, TEST_POOL_SIZE, free_port, serve, stop, wait_healthy
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -170,7 +170,7 @@ class TestMetricsAcrossProcesses:
             assert total == 40
             # Both workers' pools are in the live gauges: 2 x the pool size each process keeps.
             size = value(text, "collection_cases_db_pool_connections", pool="api", state="size")
-            assert size == 2 * 16
+            assert size == 2 * int(TEST_POOL_SIZE)
         finally:
             stop(proc)
 
