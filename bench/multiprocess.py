@@ -132,10 +132,19 @@ def create_script() -> str:
     )
 
 
-def throughput(bases: list[str], key: str, seconds: int) -> float:
-    """Creates/s with wrk against every base at once (c32 each)."""
+def retrieve_script(case_ids: list[str]) -> str:
+    paths = ",".join(json.dumps(f"/v1/collection_cases/{c}") for c in case_ids)
+    return (
+        f"local paths = {{{paths}}}\n"
+        "request = function() return wrk.format(nil, paths[math.random(#paths)]) end\n"
+    )
+
+
+def throughput(bases: list[str], key: str, seconds: int, script: str | None = None) -> float:
+    """Requests/s (creates unless `script` says otherwise) with wrk against every base at
+    once (c32 each)."""
     results: list[dict] = [{} for _ in bases]
-    script = create_script()
+    script = script or create_script()
 
     def run(i: int, base: str) -> None:
         results[i] = wrk_with_key(base, script, seconds, key)
@@ -309,6 +318,17 @@ def main() -> int:
         figures["creates_per_second_1x1_worker"] = round(one)
         figures["creates_per_second_2x1_worker"] = round(two)
         log(f"creates/s, 1 worker each: one process {one:.0f}, two {two:.0f} ({two / one:.2f}x)")
+        with psycopg.connect(libpq(url)) as conn:
+            sample = [
+                "dc_" + r[0].hex
+                for r in conn.execute("SELECT id FROM collection_cases LIMIT 200").fetchall()
+            ]
+        reads = retrieve_script(sample)
+        one = throughput(bases[:1], key, seconds, reads)
+        two = throughput(bases, key, seconds, reads)
+        figures["retrieves_per_second_1x1_worker"] = round(one)
+        figures["retrieves_per_second_2x1_worker"] = round(two)
+        log(f"retrieves/s, 1 worker each: one process {one:.0f}, two {two:.0f} ({two / one:.2f}x)")
         stop_all(procs)
         procs = []
         procs += serve_all({})
