@@ -203,3 +203,24 @@ def test_operator_commands_validate_input(monkeypatch, database_url, capsys):
 async def test_documented_body_helper_still_valid(client, account):
     r = await client.post("/v1/collection_cases", json=case_body(), headers=auth(account.sk_test))
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize("op", ["gt", "gte", "lt", "lte"])
+async def test_the_last_representable_second_filters_without_overflow(client, account, op):
+    made = await make_case(client, account)
+    r = await client.get(
+        "/v1/collection_cases", params={f"created[{op}]": 253402300799}, headers=account.headers
+    )
+    assert r.status_code == 200, r.text
+    ids = [c["id"] for c in r.json()["data"]]
+    assert ids == ([made["id"]] if op in ("lt", "lte") else [])
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    ["evt_ffffffffffff70008000000000000000", "evt_e677d21f66cf70008000000000000000"],
+)
+async def test_an_event_id_from_beyond_the_calendar_is_not_found(client, account, event_id):
+    r = await client.get(f"/v1/events/{event_id}", headers=account.headers)
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "resource_not_found"

@@ -126,10 +126,14 @@ def created_conditions(params: ListParams, where: list[str], args: dict[str, Any
     def at(ts: int) -> datetime:
         return datetime.fromtimestamp(ts, UTC)
 
+    def after(ts: int) -> datetime:
+        # The last second Python can represent has no "next second": past it, nothing was made.
+        return at(ts) + second if ts < MAX_TIMESTAMP else datetime.max.replace(tzinfo=UTC)
+
     second = timedelta(seconds=1)
     if params.created_gt is not None:
         where.append("created_at >= %(created_gt)s")
-        args["created_gt"] = at(params.created_gt) + second
+        args["created_gt"] = after(params.created_gt)
     if params.created_gte is not None:
         where.append("created_at >= %(created_gte)s")
         args["created_gte"] = at(params.created_gte)
@@ -138,7 +142,7 @@ def created_conditions(params: ListParams, where: list[str], args: dict[str, Any
         args["created_lt"] = at(params.created_lt)
     if params.created_lte is not None:
         where.append("created_at < %(created_lte)s")
-        args["created_lte"] = at(params.created_lte) + second
+        args["created_lte"] = after(params.created_lte)
 
 
 def id_parser(prefix: str) -> Callable[[str], str | None]:

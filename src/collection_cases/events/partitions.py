@@ -100,9 +100,11 @@ def event_time(event_id: str) -> datetime | None:
     if len(hex_) != 32 or hex_[12] != "7":
         return None
     try:
-        return EPOCH + timedelta(milliseconds=int(hex_[:12], 16))
-    except ValueError:
+        at = EPOCH + timedelta(milliseconds=int(hex_[:12], 16))
+    except (ValueError, OverflowError):
         return None
+    # Past the last representable time less the lookup slack, the id cannot be one of ours.
+    return at if at < datetime.max.replace(tzinfo=UTC) - ID_TIME_SLACK else None
 
 
 def id_window(event_id: str) -> tuple[datetime, datetime] | None:
