@@ -412,6 +412,36 @@ class TestCreateMalformedBodies:
         assert response.status_code == 413
         assert response.json()["error"]["type"] == "invalid_request_error"
 
+    @pytest.mark.parametrize("declared", [True, False])
+    async def test_huge_multipart_body_refused_outside_uploads(self, client, account, declared):
+        """Only the upload route streams past the JSON limit; a multipart body anywhere else
+        is read whole (for the idempotency fingerprint) and so is held to it."""
+        boundary = "b0undary"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n'.encode()
+            + b"x" * (2 * 1024 * 1024)
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        content: bytes | object = body
+        if not declared:
+
+            async def chunks():
+                for i in range(0, len(body), 65536):
+                    yield body[i : i + 65536]
+
+            content = chunks()
+        response = await client.post(
+            "/v1/collection_cases",
+            content=content,
+            headers={
+                **account.headers,
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Idempotency-Key": "multipart-huge",
+            },
+        )
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["type"] == "invalid_request_error"
+
     async def test_number_beyond_64_bits(self, client, account):
         body = case_body()
         raw = (
