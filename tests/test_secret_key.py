@@ -54,9 +54,21 @@ class TestKeyring:
         with pytest.raises(SecretKeyMissing):
             Keyring(NEW, ("short",))
 
-    def test_current_key_and_subkeys(self):
+    def test_bytes_seal_like_strings(self):
         keys = Keyring(NEW, (OLD,))
-        assert keys.current_key() == NEW.encode()
+        sealed = Keyring(OLD).seal_bytes(b'{"key": "sk_x"}', context="row:1")
+        assert keys.is_sealed_bytes(sealed)
+        assert not keys.is_current(sealed)
+        assert b"sk_x" not in sealed
+        assert keys.unseal_bytes(sealed, context="row:1") == b'{"key": "sk_x"}'
+        with pytest.raises(CannotUnseal):
+            keys.unseal_bytes(sealed, context="row:2")
+        with pytest.raises(CannotUnseal):
+            Keyring(NEW).unseal_bytes(sealed, context="row:1")  # the old key is gone
+        assert not keys.is_sealed_bytes(b'{"id": "dc_1"}')
+
+    def test_subkeys(self):
+        keys = Keyring(NEW, (OLD,))
         cookies = keys.derive("session-cookies")
         assert len(cookies) == 32
         assert cookies == Keyring(NEW).derive("session-cookies")  # stable across processes
@@ -71,28 +83,35 @@ class TestKeyring:
         Keyring(a)
 
 
+def _uses(keys: Keyring, key: str) -> bool:
+    """Whether `keys` seals with `key`: what the holder of `key` alone can open."""
+    return Keyring(key).unseal(keys.seal("probe", context="c"), context="c") == "probe"
+
+
 class TestWhereTheKeyComesFrom:
     def test_environment_first(self, tmp_path):
         settings = Settings(secret_key=SecretStr(NEW), data_dir=tmp_path, database_url=None)
-        assert secret_key.current_key(settings) == NEW.encode()
+        assert _uses(secret_key.keyring(settings), NEW)
         assert not (tmp_path / "secret_key").exists()
 
     def test_key_file(self, tmp_path):
         path = tmp_path / "key"
         path.write_text(NEW + "\n")
         settings = Settings(secret_key=None, secret_key_file=str(path), database_url="postgres://x")
-        assert secret_key.current_key(settings) == NEW.encode()
+        assert _uses(secret_key.keyring(settings), NEW)
         missing = Settings(secret_key=None, secret_key_file=str(tmp_path / "nope"))
         with pytest.raises(SecretKeyMissing, match="Cannot read"):
             secret_key.keyring(missing)
 
     def test_embedded_default_generates_one_private_file(self, tmp_path):
         settings = Settings(secret_key=None, data_dir=tmp_path, database_url=None)
-        first = secret_key.current_key(settings)
+        keys = secret_key.keyring(settings)
         path = tmp_path / "secret_key"
-        assert path.read_text().strip().encode() == first
+        first = path.read_text().strip()
+        assert _uses(keys, first)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert secret_key.current_key(settings) == first  # kept, not made again
+        secret_key.keyring(settings)
+        assert path.read_text().strip() == first  # kept, not made again
         assert secret_key.ensure_file(tmp_path) == (path.resolve(), False)
 
     def test_external_database_without_a_key_is_refused(self, tmp_path):

@@ -331,7 +331,8 @@ def cmd_secrets_generate_key(args: argparse.Namespace) -> int:
 
 
 def cmd_secrets_rotate(args: argparse.Namespace) -> int:
-    """Re-encrypt every webhook secret with the current key (old keys must still be listed)."""
+    """Re-encrypt every webhook secret and stored idempotent response with the current key
+    (old keys must still be listed)."""
     from collection_cases.events import sealing
 
     settings = _embedded_secret_key(_settings(args), announce=_err)
@@ -343,24 +344,35 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
     class Unreadable(Exception):
         pass
 
-    async def rotate(conn: db.Connection) -> sealing.Rotation:
-        result = await sealing.rotate(conn, keys)
-        if result.unreadable:
-            raise Unreadable(result)  # roll back: all or nothing
-        return result
+    async def rotate(conn: db.Connection) -> tuple[sealing.Rotation, sealing.Rotation]:
+        secrets_ = await sealing.rotate(conn, keys)
+        responses = await sealing.rotate_responses(conn, keys)
+        if secrets_.unreadable or responses.unreadable:
+            raise Unreadable(secrets_, responses)  # roll back: all or nothing
+        return secrets_, responses
 
     try:
-        result = run_in_transaction(url, rotate)
+        secrets_, responses = run_in_transaction(url, rotate)
     except Unreadable as exc:
-        failed: sealing.Rotation = exc.args[0]
-        shown = ", ".join(failed.unreadable[:10])
+        for failed, what in zip(
+            exc.args, ("webhook secret(s)", "stored idempotent response(s)"), strict=True
+        ):
+            if failed.unreadable:
+                shown = ", ".join(failed.unreadable[:10])
+                _err(
+                    f"collection-cases: {len(failed.unreadable)} {what} cannot be decrypted "
+                    f"with the configured keys ({shown})."
+                )
         _err(
-            f"collection-cases: {len(failed.unreadable)} webhook secret(s) cannot be decrypted "
-            f"with the configured keys ({shown}); add the key they were sealed with to "
-            "COLLECTION_CASES_SECRET_KEYS_OLD and run this again. Nothing was changed."
+            "Add the key they were sealed with to COLLECTION_CASES_SECRET_KEYS_OLD and run this "
+            "again (stored responses also expire a day after their request). Nothing was changed."
         )
         return 1
-    _out(f"re-encrypted {result.resealed} of {result.total} webhook secrets with the current key")
+    _out(
+        f"re-encrypted {secrets_.resealed} of {secrets_.total} webhook secrets and "
+        f"{responses.resealed} of {responses.total} stored idempotent responses with the "
+        "current key"
+    )
     return 0
 
 

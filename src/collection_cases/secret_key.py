@@ -1,7 +1,8 @@
 """The server's secret key: loaded in this one place, for every use of it.
 
-Webhook signing secrets are sealed with it at rest (AES-256-GCM, bound to their row); later
-uses (session cookies) take their own subkey with `derive()`, never the key itself.
+Webhook signing secrets and stored idempotent responses are sealed with it at rest (AES-256-GCM,
+bound to their row); other uses (dashboard session cookies, CSRF tokens) take their own subkey
+with `derive()`, never the key itself.
 
 Where the key comes from, first found wins:
 1. `COLLECTION_CASES_SECRET_KEY`;
@@ -17,6 +18,7 @@ decrypt), a new one in `COLLECTION_CASES_SECRET_KEY`, then `collection-cases sec
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -84,10 +86,6 @@ class Keyring:
         self._by_id = {k.id: k for k in (_Key.of(v.encode()) for v in old)}
         self._by_id[self._current.id] = self._current
 
-    def current_key(self) -> bytes:
-        """The current key's bytes."""
-        return self._current.material
-
     def derive(self, purpose: str) -> bytes:
         """A 32-byte subkey of the current key for one purpose (e.g. "session-cookies")."""
         return _hkdf(self._current.material, b"collection-cases/" + purpose.encode())
@@ -95,25 +93,52 @@ class Keyring:
     def seal(self, plaintext: str, *, context: str) -> str:
         """Encrypt `plaintext` with the current key, bound to `context` (where it is stored):
         a sealed value copied to another row does not unseal there."""
-        nonce = os.urandom(_NONCE)
-        data = self._current.aead.encrypt(nonce, plaintext.encode(), context.encode())
-        blob = base64.urlsafe_b64encode(nonce + data).decode().rstrip("=")
-        return f"{SEALED_PREFIX}.{self._current.id}.{blob}"
+        blob = base64.urlsafe_b64encode(self._encrypt(plaintext.encode(), context)).decode()
+        return f"{SEALED_PREFIX}.{self._current.id}.{blob.rstrip('=')}"
 
     def unseal(self, sealed: str, *, context: str) -> str:
         prefix, _, rest = sealed.partition(".")
         key_id, _, blob = rest.partition(".")
-        key = self._by_id.get(key_id)
-        if prefix != SEALED_PREFIX or key is None:
+        if prefix != SEALED_PREFIX:
             raise CannotUnseal("sealed with a key that is not configured")
         try:
             raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
-            return key.aead.decrypt(raw[:_NONCE], raw[_NONCE:], context.encode()).decode()
+            return self._decrypt(key_id, raw, context).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise CannotUnseal("the sealed value does not match its key or place") from None
+
+    def seal_bytes(self, data: bytes, *, context: str) -> bytes:
+        """`seal` for binary columns: `cc1.<key id>.` then nonce, ciphertext and tag, raw."""
+        return f"{SEALED_PREFIX}.{self._current.id}.".encode() + self._encrypt(data, context)
+
+    def unseal_bytes(self, sealed: bytes, *, context: str) -> bytes:
+        prefix, key_id, raw = sealed.split(b".", 2) if sealed.count(b".") >= 2 else (b"", b"", b"")
+        if prefix != SEALED_PREFIX.encode():
+            raise CannotUnseal("not a sealed value")
+        return self._decrypt(key_id.decode("ascii", "replace"), raw, context)
+
+    @staticmethod
+    def is_sealed_bytes(value: bytes) -> bool:
+        return value.startswith(SEALED_PREFIX.encode() + b".")
+
+    def _encrypt(self, data: bytes, context: str) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + self._current.aead.encrypt(nonce, data, context.encode())
+
+    def _decrypt(self, key_id: str, raw: bytes, context: str) -> bytes:
+        key = self._by_id.get(key_id)
+        if key is None:
+            raise CannotUnseal("sealed with a key that is not configured")
+        try:
+            return key.aead.decrypt(raw[:_NONCE], raw[_NONCE:], context.encode())
         except (InvalidTag, ValueError):
             raise CannotUnseal("the sealed value does not match its key or place") from None
 
-    def is_current(self, sealed: str) -> bool:
-        return sealed.startswith(f"{SEALED_PREFIX}.{self._current.id}.")
+    def is_current(self, sealed: str | bytes) -> bool:
+        mark = f"{SEALED_PREFIX}.{self._current.id}."
+        if isinstance(sealed, bytes):
+            return sealed.startswith(mark.encode())
+        return sealed.startswith(mark)
 
 
 def ensure_file(data_dir: Path) -> tuple[Path, bool]:
@@ -163,11 +188,6 @@ def keyring(settings: Settings | None = None) -> Keyring:
             "COLLECTION_CASES_SECRET_KEY_FILE at a file holding it) for every process."
         )
     return _keyring(current, settings.secret_keys_old.get_secret_value())
-
-
-def current_key(settings: Settings | None = None) -> bytes:
-    """The current secret key's bytes (prefer `derive` for a new use)."""
-    return keyring(settings).current_key()
 
 
 def derive(purpose: str, settings: Settings | None = None) -> bytes:

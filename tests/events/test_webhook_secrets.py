@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from collection_cases import migrate, secret_key
 from collection_cases.db import sqlalchemy_url
+from collection_cases.idempotency.service import context as response_context
 from collection_cases.secret_key import Keyring, webhook_secret_context
 from tests.events.test_webhooks import deliveries, drain, endpoint, forget, worker
 from tests.factories import make_case
@@ -192,7 +193,10 @@ class TestRotateCommand:
 
         result = self.run(fresh_database, key=NEW, old=OLD)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "re-encrypted 4 of 5 webhook secrets with the current key"
+        assert result.stdout.strip() == (
+            "re-encrypted 4 of 5 webhook secrets and 0 of 0 stored idempotent responses "
+            "with the current key"
+        )
         for i, endpoint_id in enumerate(ids):
             sealed = _column(dsn, endpoint_id, "secret_encrypted")
             context = webhook_secret_context(endpoint_id)
@@ -200,7 +204,7 @@ class TestRotateCommand:
         assert _column(dsn, ids[0], "secret_encrypted") == already  # untouched
 
         again = self.run(fresh_database, key=NEW)  # the old key can go now
-        assert again.stdout.strip() == "re-encrypted 0 of 5 webhook secrets with the current key"
+        assert again.stdout.strip().startswith("re-encrypted 0 of 5 webhook secrets and 0 of 0")
 
     def test_rows_no_key_opens_stop_the_rotation_and_change_nothing(self, fresh_database):
         migrate.upgrade(fresh_database)
@@ -224,6 +228,34 @@ class TestRotateCommand:
         assert lost in result.stderr
         assert "Nothing was changed" in result.stderr
         assert _column(dsn, good, "secret_encrypted") == before
+
+    def test_rotate_reseals_stored_idempotent_responses(self, fresh_database):
+        migrate.upgrade(fresh_database)
+        dsn = _dsn(fresh_database)
+        with psycopg.connect(dsn) as conn:
+            account_id = conn.execute(
+                "INSERT INTO accounts (name) VALUES ('rotating') RETURNING id"
+            ).fetchone()[0]  # type: ignore[index]
+            bodies = {f"k{i}": f'{{"key": "sk_test_{i}"}}'.encode() for i in range(3)}
+            for i, (key, body) in enumerate(bodies.items()):
+                where = response_context(account_id, True, key)
+                stored = body if i == 0 else Keyring(OLD).seal_bytes(body, context=where)
+                conn.execute(
+                    "INSERT INTO idempotency_keys (account_id, is_test, key, fingerprint, "
+                    "response_status, response_body) VALUES (%s, true, %s, 'f', 201, %s)",
+                    (account_id, key, stored),
+                )
+
+        result = self.run(fresh_database, key=NEW, old=OLD)
+        assert result.returncode == 0, result.stderr
+        assert "3 of 3 stored idempotent responses" in result.stdout
+        with psycopg.connect(dsn) as conn:
+            rows = dict(conn.execute("SELECT key, response_body FROM idempotency_keys").fetchall())
+        for key, body in bodies.items():
+            sealed = bytes(rows[key])
+            assert body not in sealed  # the one stored in clear is sealed too
+            where = response_context(account_id, True, key)
+            assert Keyring(NEW).unseal_bytes(sealed, context=where) == body
 
     def test_generate_key(self):
         result = subprocess.run(

@@ -163,3 +163,83 @@ class TestIdempotency:
         second = await client.post(URL, json=case_body(), headers=with_key(account, key))
         assert "idempotent-replayed" not in second.headers
         assert await count_cases(engine, account) == 2
+
+
+async def _stored_body(engine, account, key: str) -> bytes:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        return bytes(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT response_body FROM idempotency_keys "
+                        "WHERE account_id = :a AND key = :k"
+                    ),
+                    {"a": account.id, "k": key},
+                )
+            ).scalar_one()
+        )
+
+
+class TestStoredResponsesAtRest:
+    """A stored first response can carry a secret shown once: it is sealed, never in clear."""
+
+    async def test_a_new_tokens_key_is_not_stored_in_clear(self, client, account, engine):
+        key = secrets.token_hex(8)
+        body = {"name": "ci", "type": "restricted", "permissions": ["events:read"]}
+        first = await client.post("/v1/tokens", json=body, headers=with_key(account, key))
+        assert first.status_code == 201, first.text
+        secret = first.json()["key"]
+        stored = await _stored_body(engine, account, key)
+        assert stored.startswith(b"cc1.")
+        assert secret.encode() not in stored
+        assert first.json()["id"].encode() not in stored  # nothing of the body shows
+        again = await client.post("/v1/tokens", json=body, headers=with_key(account, key))
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == first.json()  # the retry still gets the key it never saw
+
+    async def test_a_webhook_secret_is_not_stored_in_clear(self, client, account, engine):
+        key = secrets.token_hex(8)
+        body = {"url": "https://hooks.example.com/a", "enabled_events": ["*"]}
+        url = "/v1/webhook_endpoints"
+        first = await client.post(url, json=body, headers=with_key(account, key))
+        assert first.status_code == 201, first.text
+        assert first.json()["secret"].encode() not in await _stored_body(engine, account, key)
+        again = await client.post(url, json=body, headers=with_key(account, key))
+        assert again.json()["secret"] == first.json()["secret"]
+        await client.delete(f"{url}/{first.json()['id']}", headers=account.headers)
+
+    async def test_a_sealed_response_moved_to_another_key_does_not_replay(
+        self, client, account, engine
+    ):
+        a, b = secrets.token_hex(8), secrets.token_hex(8)
+        await client.post(URL, json=case_body(), headers=with_key(account, a))
+        await client.post(URL, json=case_body(), headers=with_key(account, b))
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE idempotency_keys SET response_body = (SELECT response_body FROM "
+                    "idempotency_keys WHERE account_id = :acc AND key = :a) "
+                    "WHERE account_id = :acc AND key = :b"
+                ),
+                {"acc": account.id, "a": a, "b": b},
+            )
+        # Tampering is not a replay: the server refuses (and logs it), and makes nothing new.
+        moved = await client.post(URL, json=case_body(), headers=with_key(account, b))
+        assert moved.status_code == 500
+        assert moved.json()["error"]["type"] == "api_error"
+        assert await count_cases(engine, account) == 2
+
+    async def test_a_response_stored_before_sealing_still_replays(self, client, account, engine):
+        key = secrets.token_hex(8)
+        first = await client.post(URL, json=case_body(), headers=with_key(account, key))
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE idempotency_keys SET response_body = :body "
+                    "WHERE account_id = :a AND key = :k"
+                ),
+                {"body": first.content, "a": account.id, "k": key},
+            )
+        again = await client.post(URL, json=case_body(), headers=with_key(account, key))
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == first.json()

@@ -1,21 +1,23 @@
-"""Re-encrypting webhook signing secrets with the current secret key (key rotation)."""
+"""Re-encrypting what is sealed at rest with the current secret key (key rotation): webhook
+signing secrets and stored idempotent responses."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from collection_cases import db
+from collection_cases.idempotency.service import context as response_context
 from collection_cases.secret_key import CannotUnseal, Keyring, webhook_secret_context
 
 BATCH = 500
-EVERY_ACCOUNT = db.Unscoped("key rotation re-seals every account's webhook secrets")
+EVERY_ACCOUNT = db.Unscoped("key rotation re-seals every account's sealed values")
 
 
 @dataclass
 class Rotation:
     total: int = 0
     resealed: int = 0
-    unreadable: list[str] = field(default_factory=list)  # endpoint ids no configured key opens
+    unreadable: list[str] = field(default_factory=list)  # rows no configured key opens
 
 
 async def rotate(conn: db.Connection, keys: Keyring) -> Rotation:
@@ -55,3 +57,49 @@ async def rotate(conn: db.Connection, keys: Keyring) -> Rotation:
             )
         result.resealed += len(updates)
         after = rows[-1]["id"]
+
+
+async def rotate_responses(conn: db.Connection, keys: Keyring) -> Rotation:
+    """`rotate` for the stored idempotent responses (kept a day): unreadable ones are reported
+    as `account:mode:key`; plain ones (stored before sealing) are sealed now."""
+    result = Rotation()
+    after: tuple[int, bool, str] = (0, False, "")
+    while True:
+        rows = await db.fetch_all(
+            conn,
+            "SELECT account_id, is_test, key, response_body FROM idempotency_keys "
+            "WHERE (account_id, is_test, key) > (%(a)s, %(t)s, %(k)s) "
+            "ORDER BY account_id, is_test, key LIMIT %(n)s FOR UPDATE",
+            {"a": after[0], "t": after[1], "k": after[2], "n": BATCH},
+            scope=EVERY_ACCOUNT,
+        )
+        if not rows:
+            return result
+        updates = []
+        for row in rows:
+            stored = bytes(row["response_body"])
+            result.total += 1
+            if keys.is_current(stored):
+                continue
+            where = response_context(row["account_id"], row["is_test"], row["key"])
+            try:
+                body = (
+                    keys.unseal_bytes(stored, context=where)
+                    if keys.is_sealed_bytes(stored)
+                    else stored
+                )
+            except CannotUnseal:
+                result.unreadable.append(f"{row['account_id']}:{int(row['is_test'])}:{row['key']}")
+                continue
+            updates.append({**row, "response_body": keys.seal_bytes(body, context=where)})
+        for update in updates:
+            await db.execute(
+                conn,
+                "UPDATE idempotency_keys SET response_body = %(response_body)s "
+                "WHERE account_id = %(account_id)s AND is_test = %(is_test)s AND key = %(key)s",
+                update,
+                scope=EVERY_ACCOUNT,
+            )
+        result.resealed += len(updates)
+        last = rows[-1]
+        after = (last["account_id"], last["is_test"], last["key"])

@@ -8,6 +8,10 @@ The whole protocol runs inside the request's own transaction:
 3. otherwise the request runs, and its response is stored by the same transaction as its
    effect. A request that fails stores nothing (its transaction rolls back), so a corrected
    retry works; a crash releases the lock with the connection.
+
+Stored responses are sealed with the secret key (bound to their row): some carry a secret shown
+once (a new token's key, a webhook endpoint's signing secret), and none should sit in clear.
+Responses stored before sealing (plain JSON) still replay.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from collection_cases import db
+from collection_cases import db, secret_key
 from collection_cases.accounts.service import Principal
 from collection_cases.errors import ApiError, InvalidRequestError
 
@@ -109,7 +113,7 @@ async def begin(conn: db.Connection, principal: Principal, idem: Idempotency) ->
         )
     raise Replay(
         Response(
-            bytes(row["response_body"]),
+            opened(principal, idem.key, bytes(row["response_body"])),
             status_code=row["response_status"],
             media_type="application/json",
             headers={"Idempotent-Replayed": "true"},
@@ -123,9 +127,29 @@ async def store(
     await db.execute(
         conn,
         _STORE,
-        {"key": idem.key, "fingerprint": idem.fingerprint, "status": status, "body": body},
+        {
+            "key": idem.key,
+            "fingerprint": idem.fingerprint,
+            "status": status,
+            "body": secret_key.keyring().seal_bytes(
+                body, context=context(principal.account_id, principal.is_test, idem.key)
+            ),
+        },
         scope=principal.scope,
     )
+
+
+def context(account_id: int, is_test: bool, key: str) -> str:
+    """Where a stored response lives: its row (a sealed body copied elsewhere does not open)."""
+    return f"idempotency_keys.response_body:{account_id}:{int(is_test)}:{key}"
+
+
+def opened(principal: Principal, key: str, stored: bytes) -> bytes:
+    """A stored response's bytes: unsealed, or as they are for one stored before sealing."""
+    keys = secret_key.keyring()
+    if not keys.is_sealed_bytes(stored):
+        return stored
+    return keys.unseal_bytes(stored, context=context(principal.account_id, principal.is_test, key))
 
 
 async def purge(conn: db.Connection, batch: int = 10_000) -> int:
