@@ -24,8 +24,8 @@ assert get_args(ApiVersion) == KNOWN
 # What each version changed, for the README and the error reference.
 CHANGES: dict[str, tuple[str, ...]] = {
     "2025-01-15": (
-        "Event objects carry `api_version`, `livemode` and `pending_webhooks`; `livemode` "
-        "replaces `is_test` on events.",
+        "Event objects carry `api_version`, `livemode` and `pending_webhooks` (`is_test` "
+        "stays, beside `livemode`, as on every other object).",
     ),
 }
 
@@ -70,6 +70,7 @@ def render_event(event: dict[str, Any], version: str, *, pending_webhooks: int) 
         "api_version": version,
         "created": event["created"],
         "data": event["data"],
+        "is_test": event["is_test"],
         "livemode": livemode,
         "pending_webhooks": pending_webhooks,
         "request": event["request"],

@@ -36,12 +36,14 @@ class TestEventObject:
             "api_version",
             "created",
             "data",
+            "is_test",
             "livemode",
             "pending_webhooks",
             "request",
         ]
         assert created["api_version"] == "2025-01-15"
         assert created["livemode"] is False
+        assert created["is_test"] is True  # SPEC's field stays beside the page's
         assert created["pending_webhooks"] == 0
         assert created["request"]["id"].startswith("req_")
         assert created["data"]["object"]["id"] == case["id"]
@@ -49,7 +51,7 @@ class TestEventObject:
         assert live["data"] == []
         await make_case(client, account, key=account.sk_live)
         live = (await client.get(EVENTS, headers=auth(account.sk_live))).json()
-        assert {e["livemode"] for e in live["data"]} == {True}
+        assert {(e["livemode"], e["is_test"]) for e in live["data"]} == {(True, False)}
 
     async def test_partner_side_changes_name_no_request(self, client, account):
         case = await make_case(client, account, due_date="2025-06-01")
@@ -209,7 +211,7 @@ class TestWebhookEndpointsAsDocumented:
             (r.event.get("api_version", "none"), "livemode" in r.event, "is_test" in r.event)
             for r in receiver.received
         )
-        assert shapes == [("2025-01-15", True, False), ("none", False, True)]
+        assert shapes == [("2025-01-15", True, True), ("none", False, True)]
 
 
 class TestVersions:

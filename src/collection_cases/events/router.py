@@ -89,6 +89,10 @@ class Event(BaseModel):
         description="When it happened (Unix time, seconds).", examples=[1707436800]
     )
     data: EventData = Field(description="The object concerned, and what changed.")
+    is_test: bool = Field(
+        description="true for events of test-mode objects (the opposite of `livemode`).",
+        examples=[True],
+    )
     livemode: bool = Field(
         description="false for events of test-mode objects, true for live ones.",
         examples=[False],
