@@ -3,7 +3,11 @@ traces through FastAPI's native OpenTelemetry (spans of a create, none when off)
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -131,14 +135,14 @@ class TestMetricsAcrossProcesses:
     def test_two_workers_one_total_and_a_metrics_port(self, fresh_database, tmp_path):
         """`serve --workers 2`: whichever worker answers /metrics reports every worker's
         requests; with a metrics port they are served there and not on the API port."""
-        import os
-
         env = {
             **os.environ,
             "DATABASE_URL": fresh_database,
             "COLLECTION_CASES_LOG_LEVEL": "warning",
         }
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        folder = tmp_path / "metrics"
+        folder.mkdir()
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
         key = subprocess.run(
             [CLI, "keys", "create", "--account", "metrics"],
             env=env,
@@ -171,8 +175,48 @@ class TestMetricsAcrossProcesses:
             # Both workers' pools are in the live gauges: 2 x the pool size each process keeps.
             size = value(text, "collection_cases_db_pool_connections", pool="api", state="size")
             assert size == 2 * int(TEST_POOL_SIZE)
+
+            # A worker dies and is replaced: its connections went with it, its requests stay.
+            before = _workers(proc.pid)
+            crashed = before[0]
+            os.kill(crashed, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                workers = _workers(proc.pid)
+                if len(workers) == 2 and crashed not in workers:
+                    break
+                time.sleep(0.2)
+            assert crashed not in _workers(proc.pid)
+            [replacement] = [w for w in _workers(proc.pid) if w not in before]
+            while not (folder / f"gauge_livesum_{replacement}.db").exists():
+                assert time.monotonic() < deadline, "the replacement never opened its pool"
+                time.sleep(0.1)
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            api = {"pool": "api", "state": "size"}
+            assert value(text, "collection_cases_db_pool_connections", **api) == 2 * int(
+                TEST_POOL_SIZE
+            )
+            requests = {"method": "GET", "route": "/v1/collection_cases", "status": "200"}
+            assert value(text, "collection_cases_http_requests_total", **requests) == 40
         finally:
             stop(proc)
+
+
+def _workers(parent: int) -> list[int]:
+    """The worker processes uvicorn spawned under `parent` (not its resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 class TestTraces:

@@ -12,6 +12,7 @@ the method, the status, an outcome from a fixed list.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -103,18 +104,48 @@ def multiprocess_dir() -> str | None:
 
 def registry() -> CollectorRegistry:
     """What /metrics shows: every process's samples in multiprocess mode, else this one's."""
-    if multiprocess_dir() is None:
+    path = multiprocess_dir()
+    if path is None:
         return REGISTRY
     collected = CollectorRegistry()
-    multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+    _LiveProcessesCollector(collected, path)
     return collected
+
+
+class _LiveProcessesCollector(multiprocess.MultiProcessCollector):  # type: ignore[misc]
+    """Every process's samples, the live gauges only of processes still running."""
+
+    def __init__(self, registry: CollectorRegistry, path: str) -> None:
+        super().__init__(registry, path)
+        self._folder = path
+
+    def collect(self) -> Any:
+        forget_dead_processes(self._folder)
+        return super().collect()
 
 
 def exposition() -> bytes:
     return generate_latest(registry())
 
 
-def process_exited(pid: int) -> None:
-    """Drop a dead worker's live gauges (its counters keep counting in the totals)."""
-    if multiprocess_dir() is not None:
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
+
+
+def forget_dead_processes(path: str) -> None:
+    """Drop the live gauges of processes that are gone (a worker that crashed and was
+    replaced): their connections no longer exist. Their counters keep counting in the totals.
+    Every process of a server shares one machine and folder, so a pid is checked directly."""
+    for name in os.listdir(path):
+        match = _LIVE_GAUGE_FILE.fullmatch(name)
+        if match and not _alive(int(match[1])):
+            multiprocess.mark_process_dead(int(match[1]), path)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
