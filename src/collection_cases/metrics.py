@@ -112,16 +112,16 @@ def registry() -> CollectorRegistry:
     return collected
 
 
-class _LiveProcessesCollector(multiprocess.MultiProcessCollector):  # type: ignore[misc]
+class _LiveProcessesCollector(multiprocess.MultiProcessCollector):
     """Every process's samples, the live gauges only of processes still running."""
 
     def __init__(self, registry: CollectorRegistry, path: str) -> None:
-        super().__init__(registry, path)
+        super().__init__(registry, path)  # type: ignore[no-untyped-call]
         self._folder = path
 
     def collect(self) -> Any:
         forget_dead_processes(self._folder)
-        return super().collect()
+        return super().collect()  # type: ignore[no-untyped-call]
 
 
 def exposition() -> bytes:
