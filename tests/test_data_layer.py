@@ -82,6 +82,42 @@ class TestScopeGuard:
                     scope=Unscoped("a wildcard is not a scope"),
                 )
 
+    @pytest.mark.parametrize(
+        "sql",
+        [
+            "SELECT 1 FROM collection_partners p, collection_cases c LIMIT 1",  # comma join
+            'SELECT 1 FROM "collection_cases" LIMIT 1',  # a quoted name
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM public.events)",  # schema-qualified
+            "DELETE FROM collection_partners USING case_files f WHERE false",
+        ],
+    )
+    async def test_every_way_of_naming_a_tenant_table_is_seen(self, pool, sql) -> None:  # type: ignore[no-untyped-def]
+        async with pool.connection() as conn:
+            with pytest.raises(UnscopedQuery):
+                await db.fetch_all(conn, sql)
+
+    @pytest.mark.parametrize(
+        "sql",
+        [
+            # account_id alone leaves the mode open: live rows would show to a test key
+            "SELECT id FROM collection_cases WHERE account_id = %(account_id)s",
+            "UPDATE collection_cases SET status = status WHERE account_id = %(account_id)s",
+            # an INSERT names its row's owner completely, or not at all
+            "INSERT INTO idempotency_keys (account_id, key) VALUES (%(account_id)s, 'k')",
+        ],
+    )
+    async def test_a_partial_owner_is_not_a_scope(self, pool, sql) -> None:  # type: ignore[no-untyped-def]
+        async with pool.connection() as conn:
+            with pytest.raises(UnscopedQuery):
+                await db.fetch_all(conn, sql, scope=Scope(1, True))
+
+    async def test_literals_and_parameters_are_not_table_names(self, pool) -> None:  # type: ignore[no-untyped-def]
+        async with pool.connection() as conn:
+            got = await db.fetch_value(
+                conn, "SELECT 'events' || %(collection_cases)s", {"collection_cases": "!"}
+            )
+        assert got == "events!"
+
     async def test_scope_limits_rows_to_account_and_mode(
         self, pool, client, account, other_account
     ) -> None:  # type: ignore[no-untyped-def]

@@ -163,7 +163,15 @@ class UnscopedQuery(RuntimeError):
 
 
 _SCOPE_MARK = re.compile(r"\{scope(?::(\w+))?\}")
-_TABLE_REF = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+(?:ONLY\s+)?([a-z_][a-z0-9_]*)", re.I)
+# What a statement names, found anywhere in it (comma joins, subqueries, quoted names), once
+# string literals, parameters and scope marks are set aside.
+_NOT_NAMES = re.compile(r"'(?:[^']|'')*'|%\(\w+\)s|\{scope(?::\w+)?\}")
+_NAME = re.compile(r'"([^"]+)"|([A-Za-z_][A-Za-z0-9_$]*)')
+_INSERT = re.compile(r"\bINSERT\s+INTO\b", re.I)
+
+
+def _names(sql: str) -> set[str]:
+    return {quoted or bare.lower() for quoted, bare in _NAME.findall(_NOT_NAMES.sub(" ", sql))}
 
 
 @lru_cache(maxsize=1)
@@ -185,12 +193,23 @@ def _condition(match: re.Match[str]) -> str:
 
 @lru_cache(maxsize=4096)
 def _render(sql: str, scoped: bool) -> str:
-    """The statement as sent, after checking it against the tenant rule (cached per text)."""
-    touched = {m.lower() for m in _TABLE_REF.findall(sql)} & tenant_tables()
+    """The statement as sent, after checking it against the tenant rule (cached per text).
+
+    A statement naming a tenant table needs a Scope, and then must say where it applies:
+    `{scope}` (the account and mode condition), or, for an INSERT, binding both
+    `%(account_id)s` and `%(is_test)s` (the new row's owner). Binding `account_id` alone
+    would leave the mode open, so it does not count.
+    """
+    touched = _names(sql) & tenant_tables()
     if touched and not scoped:
         raise UnscopedQuery(f"tenant tables {sorted(touched)} queried without a Scope: {sql!r}")
-    if scoped and touched and "{scope" not in sql and "%(account_id)s" not in sql:
-        raise UnscopedQuery(f"a scoped statement must use {{scope}} or bind account_id: {sql!r}")
+    if scoped and touched and "{scope" not in sql:
+        binds_owner = "%(account_id)s" in sql and "%(is_test)s" in sql
+        if not (_INSERT.search(sql) and binds_owner):
+            raise UnscopedQuery(
+                "a scoped statement must use {scope} (an INSERT may bind account_id and "
+                f"is_test instead): {sql!r}"
+            )
     return _SCOPE_MARK.sub(_condition, sql) if "{scope" in sql else sql
 
 
