@@ -270,6 +270,7 @@ def main() -> int:
         "COLLECTION_CASES_SECRET_KEY": "bench-secret-key-bench-secret-key-0123",
         "COLLECTION_CASES_LOG_LEVEL": "warning",
         "COLLECTION_CASES_RUN_WORKER": "false",
+        "COLLECTION_CASES_EGRESS_TEST_MODE_LOOPBACK": "true",  # the receivers listen on loopback
         "COLLECTION_CASES_RATE_LIMIT_PER_SECOND": "1000000",
         "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
     }

@@ -41,6 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # Every process of the run (and the `serve` processes it starts) shares one secret key, as an
 # operator's would; tests that need another set their own.
 os.environ.setdefault("COLLECTION_CASES_SECRET_KEY", secrets.token_urlsafe(32))
+# The suite's webhook receivers listen on loopback, as a developer's would; with an external
+# DATABASE_URL that is off by default (tests/test_egress.py checks the defaults).
+os.environ.setdefault("COLLECTION_CASES_EGRESS_TEST_MODE_LOOPBACK", "true")
 
 
 def _with_database(url: str, name: str) -> str:

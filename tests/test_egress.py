@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from collection_cases import egress
+from collection_cases.config import Settings
 from collection_cases.egress import DestinationBlocked, EgressPolicy, EgressTransport, Refused
 
 POLICY = EgressPolicy()
@@ -244,14 +245,7 @@ class TestCheckUrl:
 
     def test_operator_allow_list(self):
         policy = EgressPolicy.from_settings(
-            type(
-                "S",
-                (),
-                {
-                    "egress_allow_cidrs": "10.20.0.0/16, fd12::/16",
-                    "egress_test_mode_loopback": True,
-                },
-            )()  # type: ignore[arg-type]
+            Settings(egress_allow_cidrs="10.20.0.0/16, fd12::/16", egress_test_mode_loopback=True)
         )
         policy.check_url("https://10.20.3.4/x", is_test=False)
         policy.check_url("https://[::ffff:10.20.3.4]/x", is_test=False)
@@ -263,6 +257,28 @@ class TestCheckUrl:
         wide.check_url("https://169.254.10.10/x", is_test=False)
         with pytest.raises(Refused, match="metadata"):
             wide.check_url("https://169.254.169.254/x", is_test=False)
+
+
+@pytest.mark.parametrize(
+    ("settings", "loopback"),
+    [
+        ({"database_url": None}, True),  # the embedded default: a developer's machine
+        ({"database_url": "postgresql://db/cc", "embedded": True}, True),  # as `serve` marks it
+        ({"database_url": "postgresql://db/cc"}, False),  # a deployment: loopback is ours
+        ({"database_url": "postgresql://db/cc", "egress_test_mode_loopback": True}, True),
+        ({"database_url": None, "egress_test_mode_loopback": False}, False),
+    ],
+)
+def test_test_mode_reaches_loopback_only_on_a_developers_machine(settings, loopback, monkeypatch):
+    monkeypatch.delenv("COLLECTION_CASES_EGRESS_TEST_MODE_LOOPBACK", raising=False)
+    policy = EgressPolicy.from_settings(Settings(**settings))
+    if loopback:
+        policy.check_url("http://127.0.0.1:6379/", is_test=True)
+    else:
+        with pytest.raises(Refused, match="loopback"):
+            policy.check_url("http://127.0.0.1:6379/", is_test=True)
+    with pytest.raises(Refused):
+        policy.check_url("http://127.0.0.1:6379/", is_test=False)  # live mode: never
 
 
 class TestParse:

@@ -74,9 +74,10 @@ class Settings(BaseSettings):
     # Webhooks reach only public addresses. Extra ranges an operator allows, comma separated
     # CIDRs ("10.20.0.0/16,fd12::/48"); cloud metadata addresses stay refused whatever is here.
     egress_allow_cidrs: str = ""
-    # Test-mode endpoints may also reach loopback (a developer's local receiver). Turn off on
-    # a shared deployment: there loopback is the server's, not the developer's.
-    egress_test_mode_loopback: bool = True
+    # Test-mode endpoints may also reach loopback (a developer's local receiver). Unset: on for
+    # the embedded default (a developer's machine), off with an external DATABASE_URL (a shared
+    # deployment, where loopback is the server's own services, not the developer's).
+    egress_test_mode_loopback: bool | None = None
     # The server's secret key (seals webhook secrets at rest; see secret_key.py), or a file
     # holding it. Unset on the embedded default: <data_dir>/secret_key, generated on first
     # start. Required with an external DATABASE_URL. Old keys, comma separated, still decrypt.
@@ -101,6 +102,13 @@ class Settings(BaseSettings):
             if item.strip():
                 ipaddress.ip_network(item.strip(), strict=False)  # ValueError names the item
         return value
+
+    @property
+    def test_mode_may_reach_loopback(self) -> bool:
+        """`egress_test_mode_loopback`, or when unset: only on a developer's embedded default."""
+        if self.egress_test_mode_loopback is not None:
+            return self.egress_test_mode_loopback
+        return self.embedded or self.database_url is None
 
 
 @lru_cache

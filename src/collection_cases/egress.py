@@ -171,7 +171,7 @@ class EgressPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EgressPolicy:
-        return _policy(settings.egress_allow_cidrs, settings.egress_test_mode_loopback)
+        return _policy(settings.egress_allow_cidrs, settings.test_mode_may_reach_loopback)
 
     def refusal(self, ip: IPAddress, *, is_test: bool) -> str | None:
         """Why connecting to `ip` is refused (None: allowed)."""
