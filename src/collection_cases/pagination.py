@@ -3,9 +3,11 @@
 Every list is ordered by a key that ends in the object's id (newest first by
 `(created_at, id)`, or a natural key such as a country code) and paged by comparing with the
 key of the cursor object, never with OFFSET: a page deep in millions of rows costs what the
-first page costs. A cursor (`starting_after` / `ending_before`) must name an object the caller
-can see in that very list (its scope, its parent, its filters), or the answer is 400
-`resource_not_found` naming the parameter.
+first page costs. A cursor (`starting_after` / `ending_before`) must name an object of the
+list the caller reads (its scope and, for nested lists, its parent: the case whose files, the
+endpoint whose deliveries), or the answer is 400 `resource_not_found` naming the parameter. It
+need not match the filters any more: a case that closed while a client paged through
+`status=active` still marks where the next page starts, as on Stripe.
 """
 
 from __future__ import annotations
@@ -186,12 +188,15 @@ async def paginate(
     params: ListParams,
     *,
     scope: db.Scope | None,
+    parent: Sequence[str] = (),
     where: Sequence[str] = (),
     args: Mapping[str, Any] | None = None,
 ) -> Page:
-    """One page of `listing` under `scope` and the list's own conditions (`where`)."""
-    conditions = ["{scope}"] if scope is not None else []
-    conditions += where
+    """One page of `listing` under `scope`, the nested list's `parent` conditions and the
+    filters (`where`); the cursor is looked up under the scope and parent only."""
+    membership = ["{scope}"] if scope is not None else []
+    membership += parent
+    conditions = [*membership, *where]
     bound = dict(args or {})
     created_conditions(params, conditions, bound)
     key = ", ".join(listing.order)
@@ -206,7 +211,7 @@ async def paginate(
             found = await db.fetch_one(
                 conn,
                 f"SELECT {key} FROM {listing.source} WHERE {listing.order[-1]} = %(cursor_key)s"
-                f" AND {' AND '.join(conditions) or 'true'}",
+                f" AND {' AND '.join(membership) or 'true'}",
                 {**bound, "cursor_key": stored},
                 scope=scope,
             )

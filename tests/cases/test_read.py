@@ -281,6 +281,25 @@ class TestList:
         response = await client.get(URL, params={"color": "red"})
         assert response.status_code == 401
 
+    async def test_cursor_that_left_the_filter_still_pages(self, client, account):
+        """A client pages through status=active; the case its cursor names closes meanwhile:
+        the next page starts where it would have, as Stripe's lists do."""
+        made = [(await make_case(client, account))["id"] for _ in range(5)]
+        first = await client.get(
+            URL, params={"status": "active", "limit": 2}, headers=account.headers
+        )
+        page1 = [c["id"] for c in first.json()["data"]]
+        assert page1 == list(reversed(made))[:2]
+        closed = await client.post(f"{URL}/{page1[-1]}/close", headers=account.headers)
+        assert closed.json()["status"] == "closed"
+        nxt = await client.get(
+            URL,
+            params={"status": "active", "limit": 2, "starting_after": page1[-1]},
+            headers=account.headers,
+        )
+        assert nxt.status_code == 200, nxt.text
+        assert [c["id"] for c in nxt.json()["data"]] == list(reversed(made))[2:4]
+
     async def test_cursor_of_another_account_refused(self, client, account, other_account):
         foreign = await make_case(client, other_account)
         response = await client.get(

@@ -455,6 +455,22 @@ class TestReadFiles:
         assert {f["id"] for f in letters["data"]} == {made[1]["id"], made[3]["id"]}
         bad = await fclient.get(url, params={"document_type": "selfie"}, headers=account.headers)
         assert bad.status_code == 422
+        # A cursor must be a file of this case (the filter it came from does not matter).
+        other_case = await make_case(fclient, account)
+        elsewhere = (await upload(fclient, account, other_case)).json()
+        foreign = await fclient.get(
+            url, params={"starting_after": elsewhere["id"]}, headers=account.headers
+        )
+        assert foreign.status_code == 400
+        assert foreign.json()["error"]["param"] == "starting_after"
+        invoices_after_letter = await fclient.get(
+            url,
+            params={"document_type": "original_invoice", "ending_before": made[1]["id"]},
+            headers=account.headers,
+        )
+        assert invoices_after_letter.status_code == 200
+        newer = [f["id"] for f in invoices_after_letter.json()["data"]]
+        assert newer == [made[4]["id"], made[2]["id"]]
 
     async def test_retrieve_and_isolation(self, fclient, account, other_account):
         case = await make_case(fclient, account)

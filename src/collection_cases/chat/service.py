@@ -112,7 +112,7 @@ async def list_messages(
         LISTING,
         params,
         scope=principal.scope,
-        where=["case_id = %(case_id)s"],
+        parent=["case_id = %(case_id)s"],
         args={"case_id": uid},
     )
     if mark_read:

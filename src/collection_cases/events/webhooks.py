@@ -289,6 +289,6 @@ async def list_deliveries(
         DELIVERY_LISTING,
         params,
         scope=principal.scope,
-        where=["endpoint_id = %(endpoint_id)s"],
+        parent=["endpoint_id = %(endpoint_id)s"],
         args={"endpoint_id": endpoint_id},
     )

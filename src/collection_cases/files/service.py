@@ -137,14 +137,12 @@ async def list_files(
     case = uid and await db.fetch_one(conn, _CASE_STATUS, {"id": uid}, scope=principal.scope)
     if not case:
         raise not_found("collection_case", case_id)
-    where = ["case_id = %(case_id)s"]
-    if document_type is not None:
-        where.append("document_type = %(document_type)s")
     return await paginate(
         conn,
         LISTING,
         params,
         scope=principal.scope,
-        where=where,
+        parent=["case_id = %(case_id)s"],
+        where=["document_type = %(document_type)s"] if document_type is not None else [],
         args={"case_id": uid, "document_type": document_type},
     )
