@@ -212,6 +212,30 @@ def test_docs_curl_commands_on_the_embedded_default() -> None:
     assert stopped
 
 
+@pytest.mark.parametrize(("trusted", "scheme"), [("10.9.9.9", "http"), ("127.0.0.1", "https")])
+def test_forwarded_headers_only_from_the_proxies_named(
+    fresh_database: str, trusted: str, scheme: str
+) -> None:
+    """Behind a TLS-terminating proxy the links the server writes say https, but only when
+    the X-Forwarded-Proto comes from an address the operator trusts."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database,
+        "COLLECTION_CASES_FORWARDED_ALLOW_IPS": trusted,
+        "FORWARDED_ALLOW_IPS": "*",  # the setting wins over uvicorn's own variable
+    }
+    proc = serve(port, env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, proc)
+        r = httpx.get(f"{base}/v1/collection_cases", headers={"X-Forwarded-Proto": "https"})
+        assert r.status_code == 401
+        assert r.json()["error"]["doc_url"].startswith(f"{scheme}://127.0.0.1:{port}/docs/errors#")
+    finally:
+        stop(proc)
+
+
 def test_an_external_database_needs_a_secret_key(fresh_database: str) -> None:
     """No key, no start: a key made up by one process would be unknown to the others."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLLECTION_CASES_SECRET")}

@@ -159,6 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # uvicorn's httptools protocol plus a request-head deadline and a connection cap.
         http="collection_cases.http_server:GuardedHttpToolsProtocol",
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     request_body_timeout_seconds: float = Field(default=15.0, gt=0)
     # An idle kept-alive connection is closed after this many seconds (uvicorn's own timer).
     keep_alive_timeout_seconds: int = Field(default=5, gt=0)
+    # Proxies whose X-Forwarded-Proto/-For are believed (comma separated addresses or CIDRs,
+    # "*" for any): set it to the load balancer's addresses when it terminates TLS, so links
+    # the server writes (error doc_url, the docs' curl base) say https. Unset: uvicorn's
+    # default, FORWARDED_ALLOW_IPS or 127.0.0.1.
+    forwarded_allow_ips: str | None = None
     # Open connections per process; a request on a connection beyond answers 503.
     max_connections: int = Field(default=1000, gt=0)
     # A body the server answered early (413, 401...) is read and discarded up to this many
