@@ -382,17 +382,23 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
 
 def _expiry(value: str) -> int:
     """--expires-at: Unix seconds, or an ISO 8601 date or time (UTC unless it says)."""
+    from collection_cases.pagination import MAX_TIMESTAMP
+
     if value.isdigit():
-        return int(value)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is neither Unix seconds nor an ISO 8601 date or time"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp())
+        seconds = int(value)
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is neither Unix seconds nor an ISO 8601 date or time"
+            ) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        seconds = int(parsed.timestamp())
+    if seconds > MAX_TIMESTAMP:
+        raise argparse.ArgumentTypeError(f"{value!r} is after the year 9999")
+    return seconds
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:

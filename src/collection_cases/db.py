@@ -115,8 +115,8 @@ _HELD = "db_connection"
 
 
 async def hold(pool: Pool, state: MutableMapping[str, Any]) -> Connection:
-    """A connection for the rest of one request, given back by `release(state)` (the outermost
-    middleware calls it once the response is sent, whatever happened)."""
+    """A connection for the rest of one request, given back by `release(state)`
+    (RequestContextMiddleware calls it once the response is sent, whatever happened)."""
     conn: Connection = await pool.getconn()
     state[_HELD] = (pool, conn)
     return conn

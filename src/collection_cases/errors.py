@@ -17,9 +17,9 @@ from starlette.types import Scope
 
 ERRORS_PATH = "/docs/errors"
 
-# The request being answered (None outside a request: the CLI), set by the outermost
-# middleware, so every error body links to this server's reference. Its base URL is worked
-# out only when an error is rendered: most requests never need it.
+# The request being answered (None outside a request: the CLI), set by
+# RequestContextMiddleware, so every error body links to this server's reference. Its base
+# URL is worked out only when an error is rendered: most requests never need it.
 _request_scope: ContextVar[Scope | None] = ContextVar("error_doc_scope", default=None)
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 

@@ -1,4 +1,5 @@
-"""The outermost ASGI layer: request ids, body size limits, access log, last-resort errors."""
+"""The request context layer (inside BodyGuard, which is outermost): request ids, body size
+limits, access log, last-resort errors."""
 
 from __future__ import annotations
 

@@ -107,6 +107,13 @@ async def test_cli_expiry(cli_env, capsys, client, account):
     assert (code, out) == (2, "")
     assert "expires_at" in err
     assert "future" in err
+    for beyond in ("99999999999999", "10000-01-01"):
+        with pytest.raises(SystemExit) as exit_:
+            await arun(capsys, "keys", "create", "--account", account.name, "--expires-at", beyond)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert "--expires-at" in err
+        assert "Traceback" not in err
 
 
 async def test_cli_refuses_a_bad_name(cli_env, capsys, account):

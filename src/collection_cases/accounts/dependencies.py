@@ -178,7 +178,7 @@ class AccessDependency:
 class ReadAccessDependency(AccessDependency):
     """The same for an operation that needs no transaction (reads): a plain coroutine, not a
     generator (measurably cheaper per request: no exit stack). The connection is held for the
-    request and given back by the outermost middleware (`db.release`) once it is answered."""
+    request and given back by RequestContextMiddleware (`db.release`) once it is answered."""
 
     transaction = False
 

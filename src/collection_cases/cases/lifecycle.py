@@ -99,7 +99,7 @@ def _previous(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in before.items() if after.get(k) != v}
 
 
-async def _emit(
+async def emit_changes(
     conn: db.Connection,
     principal: Principal,
     before: dict[str, Any],
@@ -176,7 +176,7 @@ async def verify_case(
             "status": "needs_details" if missing else "active",
         }
         updated = await save(conn, principal, row, changes)
-        return await _emit(conn, principal, row, updated, request_id)
+        return await emit_changes(conn, principal, row, updated, request_id)
     result = await verify(conn, debtor=row["debtor"], amount=row["amount_to_recover"])
     if result.status == "active":
         assert result.partner is not None
@@ -184,7 +184,7 @@ async def verify_case(
     else:
         changes = {"status": result.status, "requirements": result.requirements}
     updated = await save(conn, principal, row, changes)
-    return await _emit(conn, principal, row, updated, request_id)
+    return await emit_changes(conn, principal, row, updated, request_id)
 
 
 async def _current(conn: db.Connection, principal: Principal, case_id: str) -> dict[str, Any]:
@@ -234,7 +234,7 @@ async def update_case(
     if not changes:
         return render(row)
     updated = await save(conn, principal, row, changes)
-    case = await _emit(conn, principal, row, updated, request_id)
+    case = await emit_changes(conn, principal, row, updated, request_id)
     if row["status"] == "needs_details" and not changes.get("requirements", True):
         case = await verify_case(conn, principal=principal, case_id=case_id, request_id=request_id)
     return case
@@ -245,7 +245,7 @@ async def pause(
 ) -> dict[str, Any]:
     row = await lock_case(conn, principal, case_id, "pause")
     updated = await save(conn, principal, row, {"status": "paused"})
-    return await _emit(conn, principal, row, updated, request_id)
+    return await emit_changes(conn, principal, row, updated, request_id)
 
 
 async def resume(
@@ -253,7 +253,7 @@ async def resume(
 ) -> dict[str, Any]:
     row = await lock_case(conn, principal, case_id, "resume")
     updated = await save(conn, principal, row, {"status": "active"})
-    return await _emit(conn, principal, row, updated, request_id)
+    return await emit_changes(conn, principal, row, updated, request_id)
 
 
 async def close(
@@ -266,7 +266,7 @@ async def close(
 ) -> dict[str, Any]:
     row = await lock_case(conn, principal, case_id, "close")
     updated = await save(conn, principal, row, {"status": "closed", "close_code": close_code})
-    return await _emit(conn, principal, row, updated, request_id)
+    return await emit_changes(conn, principal, row, updated, request_id)
 
 
 async def request_details(
@@ -281,7 +281,7 @@ async def request_details(
     updated = await save(
         conn, principal, row, {"status": "needs_details", "requirements": requirements}
     )
-    return await _emit(conn, principal, row, updated, request_id)
+    return await emit_changes(conn, principal, row, updated, request_id)
 
 
 async def assign_partner(
@@ -300,4 +300,4 @@ async def assign_partner(
     if partner is None:
         raise not_found("collection_partner", partner_id, param="partner")
     updated = await save(conn, principal, row, _partner_changes(partner, row["due_date"]))
-    return await _emit(conn, principal, row, updated, request_id)
+    return await emit_changes(conn, principal, row, updated, request_id)

@@ -94,7 +94,7 @@ async def record_payment(
     if remainder == 0:
         changes.update(status="closed", close_code="paid")
     updated = await lifecycle.save(conn, principal, row, changes)
-    await lifecycle._emit(conn, principal, row, updated, request_id)
+    await lifecycle.emit_changes(conn, principal, row, updated, request_id)
     return payment
 
 
