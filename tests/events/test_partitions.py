@@ -10,13 +10,15 @@ import psycopg
 import pytest
 from alembic import command
 from psycopg.types.json import Jsonb
+from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 from sqlalchemy import pool as sa_pool
 from sqlalchemy.engine import make_url
 
 from collection_cases import db, migrate
+from collection_cases.config import MIN_EVENT_RETENTION_DAYS, Settings
 from collection_cases.events import partitions
-from collection_cases.events.delivery import DeliveryWorker
+from collection_cases.events.delivery import GIVE_UP_AFTER, DeliveryWorker
 from tests.events.seed import event_id_at, insert_events, month
 from tests.factories import auth, case_body
 
@@ -164,6 +166,20 @@ class TestHousekeeping:
                 )
         assert done.skipped
         assert (done.created, done.dropped) == ([], [])
+
+
+def test_retention_must_outlast_the_delivery_retries(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A delivery is retried for three days after its event, and its month is dropped with
+    the event's: fewer than four days of retention would drop deliveries still pending."""
+    for days in (1, 3):
+        with pytest.raises(ValidationError, match="at least 4 days"):
+            Settings(event_retention_days=days)
+    monkeypatch.setenv("COLLECTION_CASES_EVENT_RETENTION_DAYS", "2")
+    with pytest.raises(ValidationError, match="webhook deliveries are retried"):
+        Settings()
+    assert Settings(event_retention_days=4).event_retention_days == 4
+    # The last attempt comes at most three days and one longest backoff after the event.
+    assert MIN_EVENT_RETENTION_DAYS * 86400 > GIVE_UP_AFTER + 6 * 3600 * 1.2
 
 
 def test_migrating_makes_the_months_ahead_too(fresh_database: str) -> None:
