@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from collection_cases.events.delivery import DeliveryWorker, sign
+from tests.events.receiver import HugeReceiver, Receiver, SlowReceiver
 from tests.factories import auth, make_case
 
 EP = "/v1/webhook_endpoints"
@@ -49,6 +50,16 @@ async def deliveries(client, account, we, key=None):  # type: ignore[no-untyped-
         f"{EP}/{we['id']}/deliveries", params={"limit": 100}, headers=auth(key or account.sk_test)
     )
     return r.json()["data"]
+
+
+async def wait_for(check, timeout):  # type: ignore[no-untyped-def]
+    """Whether `check()` (awaited) came true within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 class TestEndpoints:
@@ -262,8 +273,6 @@ class TestDelivery:
     async def test_dead_endpoint_does_not_delay_others(
         self, client, account, engine, pool, receiver
     ):
-        from tests.events.receiver import Receiver
-
         dead = Receiver(script=[(503, 0.0)])
         dead_url = dead.start()
         try:
@@ -301,6 +310,73 @@ class TestDelivery:
         await drain(worker(pool), rounds=3)
         assert not any(r.event["livemode"] for r in receiver.received)
         assert len(receiver.received) == 2
+
+
+class TestHostileReceivers:
+    """A receiver may be slow, or answer without end, on purpose: it holds a delivery for at
+    most the deadline, and costs the worker no memory."""
+
+    async def test_a_trickled_head_ends_at_the_deadline(self, client, account, pool):
+        """A byte of the answer's head every half second meets httpx's timeout on each read:
+        the attempt's own deadline ends it, as no_response."""
+        slow = SlowReceiver(part="head", every=0.5)
+        we = await endpoint(client, account, slow.start(), ["collection_case.created"])
+        try:
+            await make_case(client, account)
+            w = worker(pool, timeout=1.5)
+            started = time.monotonic()
+            await asyncio.wait_for(w.run_once(), 10)
+            assert time.monotonic() - started < 1.5 + 1.0
+            [d] = await deliveries(client, account, we)
+            assert d["status"] == "pending"
+            assert [a["outcome"] for a in d["attempt_log"]] == ["no_response"]
+            assert slow.trickled >= 2  # it did trickle, past httpx's own timeouts
+            await w.close()
+        finally:
+            slow.stop()
+            await forget(client, account, we)
+
+    async def test_a_body_trickled_after_the_head_holds_nothing(self, client, account, pool):
+        """The status is the whole answer: once the head is in, the attempt is over, however
+        slowly the body would come."""
+        slow = SlowReceiver(part="body", every=1.0)
+        we = await endpoint(client, account, slow.start(), ["collection_case.created"])
+        try:
+            await make_case(client, account)
+            w = worker(pool, timeout=5.0)
+            started = time.monotonic()
+            await asyncio.wait_for(w.run_once(), 15)
+            assert time.monotonic() - started < 2.0
+            [d] = await deliveries(client, account, we)
+            assert (d["status"], d["attempt_log"][0]["status_code"]) == ("delivered", 200)
+            assert slow.trickled <= 1
+            await w.close()
+        finally:
+            slow.stop()
+            await forget(client, account, we)
+
+    async def test_a_huge_answer_body_is_not_read(self, client, account, pool):
+        """200 MiB of chunked body: the worker closes the connection once it has the status
+        (the receiver sees it go away); what it took is what the sockets buffer."""
+        huge = HugeReceiver()
+        we = await endpoint(client, account, huge.start(), ["collection_case.created"])
+        try:
+            await make_case(client, account)
+            w = worker(pool)
+            await asyncio.wait_for(w.run_once(), 30)
+            [d] = await deliveries(client, account, we)
+            assert (d["status"], d["attempt_log"][0]["status_code"]) == ("delivered", 200)
+
+            async def over() -> bool:
+                return huge.gone or huge.finished
+
+            assert await wait_for(over, 10)
+            assert not huge.finished
+            assert huge.sent < 32 * 1024 * 1024, huge.sent
+            await w.close()
+        finally:
+            huge.stop()
+            await forget(client, account, we)
 
 
 class StubResolver:

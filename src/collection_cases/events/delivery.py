@@ -7,7 +7,11 @@ is written back guarded by the attempt number. A worker that dies mid-delivery s
 the lease run out, and the delivery is attempted again.
 
 Only the oldest pending delivery of each endpoint is ever due, so an endpoint receives its
-events in order, and a dead endpoint holds back only its own queue.
+events in order, and a dead endpoint holds back only its own queue. An attempt has one
+deadline, `timeout`, for all of it (resolving, connecting to each of the name's addresses in
+turn, sending, the answer's status line and headers), however slowly the receiver trickles
+its answer: then it is `no_response`. Only the status counts: the answer's body is never read
+(the connection is closed once the head is in), so an answer without end costs nothing.
 """
 
 from __future__ import annotations
@@ -160,7 +164,10 @@ class DeliveryWorker:
         )
         self.http = httpx.AsyncClient(
             transport=transport,
-            timeout=timeout,
+            # The attempt's own deadline bounds the whole of it (`_send`); a connection gets
+            # a share of it, so that a name's next address is still tried when one of them
+            # does not answer at all.
+            timeout=httpx.Timeout(timeout, connect=timeout / egress.MAX_ADDRESSES_TRIED),
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": "collection-cases-webhooks/1"},
@@ -201,25 +208,36 @@ class DeliveryWorker:
         detail = None
         ok = False
         try:
-            response = await self.http.post(
-                job["url"],
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    SIGNATURE_HEADER: sign(secret, body),
-                },
-                extensions={egress.TEST_MODE: bool(job["is_test"])},
-            )
-            ok = 200 <= response.status_code < 300
+            # One deadline for the whole attempt: httpx's timeouts bound each read, and a
+            # receiver sending a byte at a time would never meet them.
+            async with asyncio.timeout(self.timeout):
+                async with self.http.stream(
+                    "POST",
+                    job["url"],
+                    content=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        SIGNATURE_HEADER: sign(secret, body),
+                    },
+                    extensions={egress.TEST_MODE: bool(job["is_test"])},
+                ) as response:
+                    # The status is all that counts: the body is never read (leaving closes
+                    # the connection, none is kept alive), however long it would be.
+                    status = response.status_code
+                    duration_ms = round((time.monotonic() - started) * 1000)
+            ok = 200 <= status < 300
             entry["outcome"] = "delivered" if ok else "http_error"
-            entry["status_code"] = response.status_code
-            entry["duration_ms"] = round((time.monotonic() - started) * 1000)
+            entry["status_code"] = status
+            entry["duration_ms"] = duration_ms
         except egress.DestinationBlocked as exc:
             entry["outcome"] = "blocked_destination"
             detail = str(exc)
         except httpx.HTTPError as exc:
             entry["outcome"] = "no_response"
             detail = type(exc).__name__
+        except TimeoutError:
+            entry["outcome"] = "no_response"
+            detail = "deadline"
         return ok, entry, detail
 
     async def _record(self, job: dict[str, Any], ok: bool, entry: dict[str, Any]) -> None:
