@@ -235,16 +235,16 @@ class TestDelivery:
     ):
         we = await endpoint(client, account, receiver.url, ["collection_case.created"])
         await make_case(client, account)
-        dying = worker(pool, lease=0.5)
+        dying = worker(pool, lease=1.5, timeout=0.25)
         # ...and the process dies before sending anything. (Workers serve every account:
         # count only this test's endpoint.)
         claimed = [c for c in await dying.claim() if c["endpoint_id"] == we["id"]]
         assert len(claimed) == 1
-        survivor = worker(pool, lease=0.5)
+        survivor = worker(pool, lease=1.5, timeout=0.25)
         await survivor.run_once()
         [d] = await deliveries(client, account, we)
         assert (d["status"], d["attempts"]) == ("pending", 1)  # leased: nobody may take it yet
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(1.6)
         await survivor.run_once()
         [d] = await deliveries(client, account, we)
         assert (d["status"], d["attempts"]) == ("delivered", 2)
@@ -313,8 +313,55 @@ class TestDelivery:
 
 
 class TestHostileReceivers:
-    """A receiver may be slow, or answer without end, on purpose: it holds a delivery for at
-    most the deadline, and costs the worker no memory."""
+    """A receiver may be slow, or answer without end, on purpose: it holds one delivery slot
+    of a worker for at most the deadline, and costs it no memory."""
+
+    async def test_a_stalling_receiver_holds_only_its_own_queue(
+        self, client, account, other_account, pool, receiver
+    ):
+        """Its head trickled a byte a second, an attempt ends at the deadline (no_response);
+        meanwhile the worker delivers another account's events made after it started, and
+        never sends the stalled endpoint's next event."""
+        slow = SlowReceiver(part="head", every=1.0)
+        stalled = await endpoint(client, account, slow.start())  # two events per case
+        fine = await endpoint(client, other_account, receiver.url)
+        w = worker(pool, timeout=3.0, poll=0.05, event_retention_days=36500)
+        stop = asyncio.Event()
+        running = None
+        try:
+            await make_case(client, account)
+            running = asyncio.create_task(w.run_forever(stop))
+            assert await asyncio.to_thread(slow.answering.wait, 10)
+            answering = time.monotonic()
+            await make_case(client, other_account)
+
+            async def others_delivered() -> bool:
+                return len(receiver.received) == 2
+
+            assert await wait_for(others_delivered, 2.0), "held behind the stalled delivery"
+            assert slow.gone_at is None  # still in flight
+            assert [r.event["type"] for r in receiver.received] == [
+                "collection_case.created",
+                "collection_case.active",
+            ]
+
+            async def attempted() -> bool:
+                return bool((await deliveries(client, account, stalled))[-1]["attempt_log"])
+
+            assert await wait_for(attempted, 3.0 + 2.0), "no deadline on the attempt"
+            assert time.monotonic() - answering < 3.0 + 1.5
+            second, first = await deliveries(client, account, stalled)
+            assert first["attempt_log"][0]["outcome"] == "no_response"
+            assert (first["status"], second["attempts"]) == ("pending", 0)
+            assert slow.hits <= 2  # the first again (its retry), never the second
+        finally:
+            slow.stop()  # (its trickle ends: a worker without a deadline gets to stop too)
+            stop.set()
+            if running is not None:
+                await asyncio.wait_for(running, 10)
+            await w.close()
+            await forget(client, account, stalled)
+            await forget(client, other_account, fine)
 
     async def test_a_trickled_head_ends_at_the_deadline(self, client, account, pool):
         """A byte of the answer's head every half second meets httpx's timeout on each read:
@@ -377,6 +424,14 @@ class TestHostileReceivers:
         finally:
             huge.stop()
             await forget(client, account, we)
+
+    async def test_the_lease_outlasts_an_attempt(self, pool):
+        """A delivery in flight is never claimed by another worker: its lease runs longer
+        than an attempt can."""
+        for lease in (10.0, 10.5):
+            with pytest.raises(ValueError, match="lease"):
+                DeliveryWorker(pool, timeout=10.0, lease=lease)
+        await DeliveryWorker(pool, timeout=10.0, lease=60.0).close()
 
 
 class StubResolver:
