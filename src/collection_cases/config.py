@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_ACCOUNT = "demo"
 DEMO_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
+# Webhook deliveries are retried for three days after their event (events/delivery.py,
+# GIVE_UP_AFTER, plus one last backoff of at most about seven hours), and retention drops a
+# month's deliveries with its events: it must outlast the retries.
+MIN_EVENT_RETENTION_DAYS = 4
 
 
 class Settings(BaseSettings):
@@ -75,7 +79,7 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = 60.0
     # Events (and their webhook deliveries) are kept at least this many days, at most a month
     # more: retention drops whole monthly partitions once every row in them is this old.
-    event_retention_days: int = Field(default=30, ge=1)
+    event_retention_days: int = 30
     # Webhooks reach only public addresses. Extra ranges an operator allows, comma separated
     # CIDRs ("10.20.0.0/16,fd12::/48"); cloud metadata addresses stay refused whatever is here.
     egress_allow_cidrs: str = ""
@@ -99,6 +103,16 @@ class Settings(BaseSettings):
     # webhook deliveries. Exported over OTLP when the standard OTEL_EXPORTER_OTLP_ENDPOINT (and
     # OTEL_*) environment is set. Off: no per-request cost at all.
     tracing: bool = False
+
+    @field_validator("event_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value < MIN_EVENT_RETENTION_DAYS:
+            raise ValueError(
+                f"must be at least {MIN_EVENT_RETENTION_DAYS} days: webhook deliveries are "
+                "retried for 3 days after their event, and are dropped with it"
+            )
+        return value
 
     @field_validator("egress_allow_cidrs")
     @classmethod

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy.exc import OperationalError
 
 from collection_cases.db import sqlalchemy_url
 from collection_cases.events.partitions import (
     AHEAD,
+    LOCK_TIMEOUT,
     MAINTENANCE_LOCK_ID,
     PARTITIONED,
     add_months,
@@ -22,7 +26,10 @@ from collection_cases.events.partitions import (
     is_partition,
     month_start,
     months,
+    partition_name,
 )
+
+log = logging.getLogger("collection_cases.partitions")
 
 # Any fixed 64-bit number: every process that migrates takes this lock first.
 MIGRATION_LOCK_ID = 0x636F6C6C63617365  # "collcase"
@@ -75,7 +82,13 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def ensure_partitions(conn: Connection) -> None:
     """This month's event partitions and the next ones, as the workers' housekeeping makes
-    them: a process that starts can write events even where no worker ran for months."""
+    them: a process that starts can write events even where no worker ran for months.
+
+    Only missing months are created (an existing one asks for no lock). This month waits for
+    its locks as long as it takes: without it no event can be written at all. A month ahead
+    waits at most LOCK_TIMEOUT (a `CREATE ... PARTITION OF` queued behind a long reader holds
+    every event insert behind it), in a savepoint: if its locks do not come, it and the
+    months after it are left to the workers' rounds, and the start goes on."""
     partitioned = conn.execute(
         text("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass('events')")
     ).scalar()
@@ -83,9 +96,36 @@ def ensure_partitions(conn: Connection) -> None:
         return
     conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MAINTENANCE_LOCK_ID})
     now = conn.execute(text("SELECT now()")).scalar_one()
-    for month in months(now, add_months(month_start(now), AHEAD)):
-        for table in PARTITIONED:
-            conn.exec_driver_sql(create_statement(table, month))
+    this = month_start(now)
+    for month in months(now, add_months(this, AHEAD)):
+        missing = [
+            table
+            for table in PARTITIONED
+            if conn.execute(
+                text("SELECT to_regclass(:name)"), {"name": partition_name(table, month)}
+            ).scalar()
+            is None
+        ]
+        if not missing:
+            continue
+        if month == this:
+            for table in missing:
+                conn.exec_driver_sql(create_statement(table, month))
+            continue
+        try:
+            with conn.begin_nested():
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                for table in missing:
+                    conn.exec_driver_sql(create_statement(table, month))
+                conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
+        except OperationalError as exc:
+            if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+                raise
+            log.warning(
+                "event partitions busy: left to the workers' housekeeping",
+                extra={"fields": {"month": f"{month:%Y_%m}"}},
+            )
+            return
 
 
 def current_revision(database_url: str) -> str | None:

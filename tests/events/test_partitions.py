@@ -3,6 +3,12 @@ rows from before partitioning kept."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -10,15 +16,17 @@ import psycopg
 import pytest
 from alembic import command
 from psycopg.types.json import Jsonb
+from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 from sqlalchemy import pool as sa_pool
 from sqlalchemy.engine import make_url
 
 from collection_cases import db, migrate
+from collection_cases.config import MIN_EVENT_RETENTION_DAYS, Settings
 from collection_cases.events import partitions
-from collection_cases.events.delivery import DeliveryWorker
+from collection_cases.events.delivery import GIVE_UP_AFTER, DeliveryWorker
 from tests.events.seed import event_id_at, insert_events, month
-from tests.factories import auth, case_body
+from tests.factories import auth, case_body, make_case
 
 EP = "/v1/webhook_endpoints"
 
@@ -32,6 +40,89 @@ async def partition_names(pool: db.Pool) -> set[str]:
             "WHERE p.relname IN ('events', 'webhook_deliveries')",
         )
     return {r["relname"] for r in rows}
+
+
+async def drop_partitions(pool: db.Pool, year: int) -> None:
+    """Drop every partition of `year` (the months a test made): deliveries first, events
+    detached first."""
+    names = sorted(n for n in await partition_names(pool) if f"_{year}_" in n)
+    async with pool.connection() as conn:
+        for name in names:
+            if name.startswith("webhook_deliveries_"):
+                await db.execute(conn, f"DROP TABLE {name}")
+        for name in names:
+            if name.startswith("events_"):
+                await db.execute(conn, f"ALTER TABLE events DETACH PARTITION {name}")
+                await db.execute(conn, f"DROP TABLE {name}")
+
+
+def names_of(year: int, *months: int) -> list[str]:
+    """Both tables' partitions of these months, in the order a round creates them."""
+    return [
+        partitions.partition_name(table, month(year, m))
+        for m in months
+        for table in partitions.PARTITIONED
+    ]
+
+
+@contextlib.asynccontextmanager
+async def long_reader(url: str) -> AsyncIterator[None]:
+    """A reader of `events` whose transaction stays open (ACCESS SHARE on the table and every
+    partition) until the block ends: a report, a backup, a stuck client."""
+    reader = await psycopg.AsyncConnection.connect(url)
+    try:
+        await reader.execute("SELECT count(*) FROM events")
+        yield
+    finally:
+        await reader.rollback()
+        await reader.close()
+
+
+class TransactionPooled:
+    """A connection as a transaction pooler (PgBouncer, pool_mode = transaction) presents one:
+    each transaction, and each statement outside one, runs on the next of several server
+    sessions."""
+
+    def __init__(self, sessions: list[db.Connection]) -> None:
+        self.sessions = sessions
+        self.turn = 0
+        self.pinned: db.Connection | None = None
+
+    def _session(self) -> db.Connection:
+        if self.pinned is not None:
+            return self.pinned
+        session = self.sessions[self.turn % len(self.sessions)]
+        self.turn += 1
+        return session
+
+    def cursor(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self._session().cursor(*args, **kwargs)
+
+    async def execute(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return await self._session().execute(*args, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        outer = self.pinned
+        self.pinned = session = self._session()
+        try:
+            async with session.transaction(*args, **kwargs) as tx:
+                yield tx
+        finally:
+            self.pinned = outer
+
+
+async def round_lock_is_free(pool: db.Pool) -> bool:
+    """Whether a session of its own could take the maintenance lock now (taken and let go at
+    once: the statement is its own transaction)."""
+    async with pool.connection() as conn:
+        return bool(
+            await db.fetch_value(
+                conn,
+                "SELECT pg_try_advisory_xact_lock(%(id)s)",
+                {"id": partitions.MAINTENANCE_LOCK_ID},
+            )
+        )
 
 
 class TestPartitionHelpers:
@@ -150,20 +241,180 @@ class TestHousekeeping:
         await client.delete(f"{EP}/{endpoint}", headers=account.headers)
 
     async def test_another_process_holding_the_round_is_left_alone(self, pool) -> None:  # type: ignore[no-untyped-def]
-        async with pool.connection() as holder, pool.connection() as conn:
-            await db.fetch_value(
-                holder, "SELECT pg_advisory_lock(%(id)s)", {"id": partitions.MAINTENANCE_LOCK_ID}
-            )
+        """Whichever way another process holds the lock (a round's step in its transaction,
+        or a session lock of an older version), this round does nothing."""
+        for hold in ("pg_advisory_xact_lock", "pg_advisory_lock"):
+            async with pool.connection() as holder, pool.connection() as conn:
+                async with holder.transaction():
+                    await db.fetch_value(
+                        holder, f"SELECT {hold}(%(id)s)", {"id": partitions.MAINTENANCE_LOCK_ID}
+                    )
+                    try:
+                        done = await partitions.maintain(
+                            conn, now=datetime(2004, 6, 1, tzinfo=UTC), retention_days=36500
+                        )
+                    finally:
+                        await db.fetch_value(holder, "SELECT pg_advisory_unlock_all()")
+            assert done.skipped, hold
+            assert (done.created, done.dropped) == ([], [])
+        assert not {n for n in await partition_names(pool) if "_2004_" in n}
+
+    @pytest.mark.parametrize("sessions", [2, 3])
+    async def test_behind_a_transaction_pooler_the_round_leaves_no_lock(  # type: ignore[no-untyped-def]
+        self, pool, sessions
+    ) -> None:
+        """Behind PgBouncer in transaction mode, one client's consecutive transactions land on
+        different server sessions: a lock taken by one statement and released by another
+        would stay with a session that nobody unlocks, and every process would skip its
+        rounds from then on (and event inserts fail once the months ahead run out)."""
+        async with contextlib.AsyncExitStack() as stack:
+            conns = [await stack.enter_async_context(pool.connection()) for _ in range(sessions)]
             try:
-                done = await partitions.maintain(conn, now=datetime(2001, 6, 1, tzinfo=UTC))
+                for _ in range(2):
+                    done = await partitions.maintain(
+                        TransactionPooled(conns),
+                        now=datetime(2006, 1, 1, tzinfo=UTC),
+                        retention_days=36500,
+                    )
+                    assert not done.skipped
+                    assert await round_lock_is_free(pool)
+                assert set(names_of(2006, 1, 2, 3)) <= await partition_names(pool)
             finally:
-                await db.fetch_value(
-                    holder,
-                    "SELECT pg_advisory_unlock(%(id)s)",
-                    {"id": partitions.MAINTENANCE_LOCK_ID},
+                for conn in conns:  # what an old round may have left behind
+                    await db.fetch_value(conn, "SELECT pg_advisory_unlock_all()")
+                await drop_partitions(pool, 2006)
+
+    async def test_a_round_cancelled_midway_leaves_no_lock(self, pool, libpq_url) -> None:  # type: ignore[no-untyped-def]
+        """A worker stopped while a round waits for a table lock: the lock goes with the
+        step's transaction, and the next round (any process's) runs."""
+
+        async def round_() -> partitions.Maintenance:
+            async with pool.connection() as conn:
+                return await partitions.maintain(
+                    conn, now=datetime(2007, 1, 1, tzinfo=UTC), retention_days=36500
                 )
-        assert done.skipped
-        assert (done.created, done.dropped) == ([], [])
+
+        try:
+            async with long_reader(libpq_url):
+                task = asyncio.create_task(round_())
+                await asyncio.sleep(0.5)  # its first step waits for the lock on `events`
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            assert await round_lock_is_free(pool)
+            done = await round_()
+            assert not done.skipped
+            assert done.created == names_of(2007, 1, 2, 3)
+        finally:
+            await drop_partitions(pool, 2007)
+
+    async def test_a_long_reader_delays_partition_creation_not_event_writes(  # type: ignore[no-untyped-def]
+        self, pool, libpq_url, client, account
+    ) -> None:
+        """Creating a partition locks its parent ACCESS EXCLUSIVE. Behind a long reader the
+        request would queue, and every insert into `events` behind it, for as long as the
+        reader runs: the round waits at most LOCK_TIMEOUT, leaves the month to the next round
+        (there are months of headroom), and writes go on."""
+
+        async def round_() -> partitions.Maintenance:
+            async with pool.connection() as conn:
+                return await partitions.maintain(
+                    conn, now=datetime(2008, 1, 1, tzinfo=UTC), retention_days=36500
+                )
+
+        try:
+            async with long_reader(libpq_url):
+                started = time.monotonic()
+                task = asyncio.create_task(round_())
+                await asyncio.sleep(0.3)  # the round's CREATE waits for its lock
+                await asyncio.wait_for(make_case(client, account), timeout=6)
+                done = await asyncio.wait_for(task, timeout=6)
+                assert time.monotonic() - started < 6
+                assert done.created == []
+                assert done.postponed == names_of(2008, 1)
+                assert not {n for n in await partition_names(pool) if "_2008_" in n}
+            done = await round_()
+            assert done.created == names_of(2008, 1, 2, 3)
+            assert done.postponed == []
+        finally:
+            await drop_partitions(pool, 2008)
+
+    async def test_a_month_with_pending_deliveries_is_kept_past_retention(  # type: ignore[no-untyped-def]
+        self, pool, engine, client, account, caplog
+    ) -> None:
+        """Retention never drops a delivery still being retried: its month waits (and says so)
+        until every delivery in it is delivered or failed."""
+        made = await client.post(
+            EP,
+            json={"url": "https://hooks.example.com/x", "enabled_events": ["*"]},
+            headers=account.headers,
+        )
+        endpoint = made.json()["id"]
+        try:
+            async with pool.connection() as conn:
+                await partitions.ensure(conn, month(2003, 1), month(2003, 2))
+            async with engine.begin() as conn:
+                january = await insert_events(
+                    conn,
+                    account_id=account.id,
+                    first=month(2003, 1, 1, 1),
+                    count=3,
+                    step_seconds=86400,
+                    endpoint_id=endpoint,
+                )
+                # Still being retried (and not due while the test runs: no worker sends it).
+                await conn.execute(
+                    text(
+                        "UPDATE webhook_deliveries SET status = 'pending', "
+                        "next_attempt_at = now() + interval '1 day' WHERE event_id = :e"
+                    ),
+                    {"e": january[1]},
+                )
+            january_names = {"events_2003_01", "webhook_deliveries_2003_01"}
+            with caplog.at_level(logging.WARNING, logger="collection_cases.partitions"):
+                async with pool.connection() as conn:
+                    done = await partitions.maintain(
+                        conn, retention_days=30, now=datetime(2003, 3, 20, tzinfo=UTC)
+                    )
+            assert not january_names & set(done.dropped)
+            assert january_names <= set(done.kept)
+            assert january_names <= await partition_names(pool)
+            assert any(
+                "pending" in r.getMessage() and r.fields["month"] == "2003_01"  # type: ignore[attr-defined]
+                for r in caplog.records
+            )
+            # Settled (here: given up), the month goes at the next round.
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("UPDATE webhook_deliveries SET status = 'failed' WHERE event_id = :e"),
+                    {"e": january[1]},
+                )
+            async with pool.connection() as conn:
+                done = await partitions.maintain(
+                    conn, retention_days=30, now=datetime(2003, 3, 20, tzinfo=UTC)
+                )
+            assert [n for n in done.dropped if "_2003_" in n] == [
+                "webhook_deliveries_2003_01",
+                "events_2003_01",
+            ]
+            assert not january_names & await partition_names(pool)
+        finally:
+            await client.delete(f"{EP}/{endpoint}", headers=account.headers)
+            await drop_partitions(pool, 2003)
+
+
+def test_retention_must_outlast_the_delivery_retries(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A delivery is retried for three days after its event, and its month is dropped with
+    the event's: fewer than four days of retention would drop deliveries still pending."""
+    for days in (1, 3):
+        with pytest.raises(ValidationError, match="at least 4 days"):
+            Settings(event_retention_days=days)
+    monkeypatch.setenv("COLLECTION_CASES_EVENT_RETENTION_DAYS", "2")
+    with pytest.raises(ValidationError, match="webhook deliveries are retried"):
+        Settings()
+    assert Settings(event_retention_days=4).event_retention_days == 4
+    # The last attempt comes at most three days and one longest backoff after the event.
+    assert MIN_EVENT_RETENTION_DAYS * 86400 > GIVE_UP_AFTER + 6 * 3600 * 1.2
 
 
 def test_migrating_makes_the_months_ahead_too(fresh_database: str) -> None:
@@ -182,6 +433,49 @@ def test_migrating_makes_the_months_ahead_too(fresh_database: str) -> None:
     with psycopg.connect(dsn) as conn:
         names = {r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relispartition")}
     assert {f"{t}_{m:%Y_%m}" for t in partitions.PARTITIONED for m in ahead} <= names
+
+
+def test_migrating_does_not_queue_behind_a_long_reader(fresh_database: str) -> None:
+    """A month ahead that is missing is made at the migration only if its locks come within
+    the lock timeout: otherwise the start goes on and the workers make it later (a `CREATE
+    ... PARTITION OF` queued behind a long reader would hold every event insert, and the
+    start, behind it)."""
+    migrate.upgrade(fresh_database)
+    dsn = make_url(fresh_database).set(drivername="postgresql").render_as_string(False)
+    last = partitions.add_months(partitions.month_start(datetime.now(UTC)), partitions.AHEAD)
+    missing = {f"{t}_{last:%Y_%m}" for t in partitions.PARTITIONED}
+    with psycopg.connect(dsn) as conn:
+        conn.execute(f"DROP TABLE webhook_deliveries_{last:%Y_%m}")
+        conn.execute(f"ALTER TABLE events DETACH PARTITION events_{last:%Y_%m}")
+        conn.execute(f"DROP TABLE events_{last:%Y_%m}")
+
+    def partition_tables() -> set[str]:
+        with psycopg.connect(dsn) as conn:
+            return {r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relispartition")}
+
+    errors: list[BaseException] = []
+
+    def upgrade() -> None:
+        try:
+            migrate.upgrade(fresh_database)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    with psycopg.connect(dsn) as reader:
+        reader.execute("SELECT count(*) FROM events")  # its transaction stays open
+        started = time.monotonic()
+        thread = threading.Thread(target=upgrade, daemon=True)
+        thread.start()
+        thread.join(timeout=8)
+        queued = thread.is_alive()
+        reader.rollback()
+    thread.join()
+    assert not queued, "the migration waited for the reader"
+    assert time.monotonic() - started < 8
+    assert errors == []
+    assert not missing & partition_tables()
+    migrate.upgrade(fresh_database)  # the reader gone, the month is made
+    assert missing <= partition_tables()
 
 
 PARTITION_REVISION = "8d2e6f41c7a5"

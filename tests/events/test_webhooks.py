@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from collection_cases.events.delivery import DeliveryWorker, sign
+from tests.events.receiver import HugeReceiver, Receiver, SlowReceiver
 from tests.factories import auth, make_case
 
 EP = "/v1/webhook_endpoints"
@@ -49,6 +50,16 @@ async def deliveries(client, account, we, key=None):  # type: ignore[no-untyped-
         f"{EP}/{we['id']}/deliveries", params={"limit": 100}, headers=auth(key or account.sk_test)
     )
     return r.json()["data"]
+
+
+async def wait_for(check, timeout):  # type: ignore[no-untyped-def]
+    """Whether `check()` (awaited) came true within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 class TestEndpoints:
@@ -224,16 +235,16 @@ class TestDelivery:
     ):
         we = await endpoint(client, account, receiver.url, ["collection_case.created"])
         await make_case(client, account)
-        dying = worker(pool, lease=0.5)
+        dying = worker(pool, lease=1.5, timeout=0.25)
         # ...and the process dies before sending anything. (Workers serve every account:
         # count only this test's endpoint.)
         claimed = [c for c in await dying.claim() if c["endpoint_id"] == we["id"]]
         assert len(claimed) == 1
-        survivor = worker(pool, lease=0.5)
+        survivor = worker(pool, lease=1.5, timeout=0.25)
         await survivor.run_once()
         [d] = await deliveries(client, account, we)
         assert (d["status"], d["attempts"]) == ("pending", 1)  # leased: nobody may take it yet
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(1.6)
         await survivor.run_once()
         [d] = await deliveries(client, account, we)
         assert (d["status"], d["attempts"]) == ("delivered", 2)
@@ -262,8 +273,6 @@ class TestDelivery:
     async def test_dead_endpoint_does_not_delay_others(
         self, client, account, engine, pool, receiver
     ):
-        from tests.events.receiver import Receiver
-
         dead = Receiver(script=[(503, 0.0)])
         dead_url = dead.start()
         try:
@@ -301,6 +310,128 @@ class TestDelivery:
         await drain(worker(pool), rounds=3)
         assert not any(r.event["livemode"] for r in receiver.received)
         assert len(receiver.received) == 2
+
+
+class TestHostileReceivers:
+    """A receiver may be slow, or answer without end, on purpose: it holds one delivery slot
+    of a worker for at most the deadline, and costs it no memory."""
+
+    async def test_a_stalling_receiver_holds_only_its_own_queue(
+        self, client, account, other_account, pool, receiver
+    ):
+        """Its head trickled a byte a second, an attempt ends at the deadline (no_response);
+        meanwhile the worker delivers another account's events made after it started, and
+        never sends the stalled endpoint's next event."""
+        slow = SlowReceiver(part="head", every=1.0)
+        stalled = await endpoint(client, account, slow.start())  # two events per case
+        fine = await endpoint(client, other_account, receiver.url)
+        w = worker(pool, timeout=3.0, poll=0.05, event_retention_days=36500)
+        stop = asyncio.Event()
+        running = None
+        try:
+            await make_case(client, account)
+            running = asyncio.create_task(w.run_forever(stop))
+            assert await asyncio.to_thread(slow.answering.wait, 10)
+            answering = time.monotonic()
+            await make_case(client, other_account)
+
+            async def others_delivered() -> bool:
+                return len(receiver.received) == 2
+
+            assert await wait_for(others_delivered, 2.0), "held behind the stalled delivery"
+            assert slow.gone_at is None  # still in flight
+            assert [r.event["type"] for r in receiver.received] == [
+                "collection_case.created",
+                "collection_case.active",
+            ]
+
+            async def attempted() -> bool:
+                return bool((await deliveries(client, account, stalled))[-1]["attempt_log"])
+
+            assert await wait_for(attempted, 3.0 + 2.0), "no deadline on the attempt"
+            assert time.monotonic() - answering < 3.0 + 1.5
+            second, first = await deliveries(client, account, stalled)
+            assert first["attempt_log"][0]["outcome"] == "no_response"
+            assert (first["status"], second["attempts"]) == ("pending", 0)
+            assert slow.hits <= 2  # the first again (its retry), never the second
+        finally:
+            slow.stop()  # (its trickle ends: a worker without a deadline gets to stop too)
+            stop.set()
+            if running is not None:
+                await asyncio.wait_for(running, 10)
+            await w.close()
+            await forget(client, account, stalled)
+            await forget(client, other_account, fine)
+
+    async def test_a_trickled_head_ends_at_the_deadline(self, client, account, pool):
+        """A byte of the answer's head every half second meets httpx's timeout on each read:
+        the attempt's own deadline ends it, as no_response."""
+        slow = SlowReceiver(part="head", every=0.5)
+        we = await endpoint(client, account, slow.start(), ["collection_case.created"])
+        try:
+            await make_case(client, account)
+            w = worker(pool, timeout=1.5)
+            started = time.monotonic()
+            await asyncio.wait_for(w.run_once(), 10)
+            assert time.monotonic() - started < 1.5 + 1.0
+            [d] = await deliveries(client, account, we)
+            assert d["status"] == "pending"
+            assert [a["outcome"] for a in d["attempt_log"]] == ["no_response"]
+            assert slow.trickled >= 2  # it did trickle, past httpx's own timeouts
+            await w.close()
+        finally:
+            slow.stop()
+            await forget(client, account, we)
+
+    async def test_a_body_trickled_after_the_head_holds_nothing(self, client, account, pool):
+        """The status is the whole answer: once the head is in, the attempt is over, however
+        slowly the body would come."""
+        slow = SlowReceiver(part="body", every=1.0)
+        we = await endpoint(client, account, slow.start(), ["collection_case.created"])
+        try:
+            await make_case(client, account)
+            w = worker(pool, timeout=5.0)
+            started = time.monotonic()
+            await asyncio.wait_for(w.run_once(), 15)
+            assert time.monotonic() - started < 2.0
+            [d] = await deliveries(client, account, we)
+            assert (d["status"], d["attempt_log"][0]["status_code"]) == ("delivered", 200)
+            assert slow.trickled <= 1
+            await w.close()
+        finally:
+            slow.stop()
+            await forget(client, account, we)
+
+    async def test_a_huge_answer_body_is_not_read(self, client, account, pool):
+        """200 MiB of chunked body: the worker closes the connection once it has the status
+        (the receiver sees it go away); what it took is what the sockets buffer."""
+        huge = HugeReceiver()
+        we = await endpoint(client, account, huge.start(), ["collection_case.created"])
+        try:
+            await make_case(client, account)
+            w = worker(pool)
+            await asyncio.wait_for(w.run_once(), 30)
+            [d] = await deliveries(client, account, we)
+            assert (d["status"], d["attempt_log"][0]["status_code"]) == ("delivered", 200)
+
+            async def over() -> bool:
+                return huge.gone or huge.finished
+
+            assert await wait_for(over, 10)
+            assert not huge.finished
+            assert huge.sent < 32 * 1024 * 1024, huge.sent
+            await w.close()
+        finally:
+            huge.stop()
+            await forget(client, account, we)
+
+    async def test_the_lease_outlasts_an_attempt(self, pool):
+        """A delivery in flight is never claimed by another worker: its lease runs longer
+        than an attempt can."""
+        for lease in (10.0, 10.5):
+            with pytest.raises(ValueError, match="lease"):
+                DeliveryWorker(pool, timeout=10.0, lease=lease)
+        await DeliveryWorker(pool, timeout=10.0, lease=60.0).close()
 
 
 class StubResolver:

@@ -7,7 +7,18 @@ is written back guarded by the attempt number. A worker that dies mid-delivery s
 the lease run out, and the delivery is attempted again.
 
 Only the oldest pending delivery of each endpoint is ever due, so an endpoint receives its
-events in order, and a dead endpoint holds back only its own queue.
+events in order, and a dead endpoint holds back only its own queue:
+
+- an attempt has one deadline, `timeout`, for all of it (resolving, connecting to each of the
+  name's addresses in turn, sending, the answer's status line and headers), however slowly
+  the receiver trickles its answer: then it is `no_response`;
+- only the status counts: the answer's body is never read (the connection is closed once
+  the head is in), so an answer without end costs nothing;
+- each delivery runs on its own: `run_forever` keeps up to `batch` in flight and claims again
+  as soon as one ends, so a slow receiver holds one slot for at most the deadline;
+- the lease outlasts an attempt's deadline (checked at construction), so a delivery still
+  being sent is never due again, never claimed by another worker, and the endpoint's next
+  delivery never goes before it.
 """
 
 from __future__ import annotations
@@ -34,6 +45,11 @@ log = logging.getLogger("collection_cases.webhooks")
 SIGNATURE_HEADER = "X-CasaPay-Signature"
 GIVE_UP_AFTER = 3 * 24 * 3600  # seconds since the event: then the delivery is failed
 LOG_KEEP = 20
+PURGE_EVERY = 300.0  # seconds between housekeeping rounds
+# A lease longer than an attempt's deadline by at least this: what covers the moments between
+# the claim and the attempt's start (the deliveries start at once). A write-back later than the
+# lease (a busy pool) costs at most a second attempt, never a lost or overwritten result.
+LEASE_MARGIN = 1.0
 # The worker serves every account: it claims what is due wherever it is, and writes back
 # to the very rows it claimed.
 WORKER = db.Unscoped("the delivery worker serves every account")
@@ -148,6 +164,18 @@ class DeliveryWorker:
         keys: secret_key.Keyring | None = None,
         event_retention_days: int = partitions.DEFAULT_RETENTION_DAYS,
     ) -> None:
+        """`timeout`: the deadline of one attempt, all of it. `lease`: how long a claimed
+        delivery is not due again; longer than `timeout` by more than LEASE_MARGIN, else a
+        delivery still being sent could be claimed again (ValueError). `batch`: deliveries
+        in flight at most."""
+        if timeout <= 0 or batch < 1:
+            raise ValueError("the webhook timeout must be positive and the batch at least 1")
+        if lease <= timeout + LEASE_MARGIN:
+            raise ValueError(
+                f"the webhook lease ({lease:g} s) must exceed the delivery timeout "
+                f"({timeout:g} s) by more than {LEASE_MARGIN:g} s: a delivery still being sent "
+                "would otherwise be claimed again (COLLECTION_CASES_WEBHOOK_LEASE_SECONDS)"
+            )
         self.event_retention_days = event_retention_days
         self.keys = keys or secret_key.keyring()
         self.retry_delay = retry_delay
@@ -160,7 +188,10 @@ class DeliveryWorker:
         )
         self.http = httpx.AsyncClient(
             transport=transport,
-            timeout=timeout,
+            # The attempt's own deadline bounds the whole of it (`_send`); a connection gets
+            # a share of it, so that a name's next address is still tried when one of them
+            # does not answer at all.
+            timeout=httpx.Timeout(timeout, connect=timeout / egress.MAX_ADDRESSES_TRIED),
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": "collection-cases-webhooks/1"},
@@ -169,10 +200,11 @@ class DeliveryWorker:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def claim(self) -> list[dict[str, Any]]:
+    async def claim(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Lease up to `limit` (default: `batch`) due deliveries, at most one per endpoint."""
         async with self.pool.connection() as conn:
             return await db.fetch_all(
-                conn, _CLAIM, {"batch": self.batch, "lease": self.lease}, scope=WORKER
+                conn, _CLAIM, {"batch": limit or self.batch, "lease": self.lease}, scope=WORKER
             )
 
     async def _send(self, job: dict[str, Any]) -> tuple[bool, dict[str, Any], str | None]:
@@ -201,25 +233,36 @@ class DeliveryWorker:
         detail = None
         ok = False
         try:
-            response = await self.http.post(
-                job["url"],
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    SIGNATURE_HEADER: sign(secret, body),
-                },
-                extensions={egress.TEST_MODE: bool(job["is_test"])},
-            )
-            ok = 200 <= response.status_code < 300
+            # One deadline for the whole attempt: httpx's timeouts bound each read, and a
+            # receiver sending a byte at a time would never meet them.
+            async with asyncio.timeout(self.timeout):
+                async with self.http.stream(
+                    "POST",
+                    job["url"],
+                    content=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        SIGNATURE_HEADER: sign(secret, body),
+                    },
+                    extensions={egress.TEST_MODE: bool(job["is_test"])},
+                ) as response:
+                    # The status is all that counts: the body is never read (leaving closes
+                    # the connection, none is kept alive), however long it would be.
+                    status = response.status_code
+                    duration_ms = round((time.monotonic() - started) * 1000)
+            ok = 200 <= status < 300
             entry["outcome"] = "delivered" if ok else "http_error"
-            entry["status_code"] = response.status_code
-            entry["duration_ms"] = round((time.monotonic() - started) * 1000)
+            entry["status_code"] = status
+            entry["duration_ms"] = duration_ms
         except egress.DestinationBlocked as exc:
             entry["outcome"] = "blocked_destination"
             detail = str(exc)
         except httpx.HTTPError as exc:
             entry["outcome"] = "no_response"
             detail = type(exc).__name__
+        except TimeoutError:
+            entry["outcome"] = "no_response"
+            detail = "deadline"
         return ok, entry, detail
 
     async def _record(self, job: dict[str, Any], ok: bool, entry: dict[str, Any]) -> None:
@@ -248,11 +291,10 @@ class DeliveryWorker:
                     scope=WORKER,
                 )
 
-    async def run_once(self) -> int:
-        """Claim what is due, deliver it, record the outcomes; how many were attempted."""
-        jobs = await self.claim()
-
-        async def one(job: dict[str, Any]) -> None:
+    async def deliver(self, job: dict[str, Any]) -> None:
+        """Send one claimed delivery and record its outcome. Never raises: a failure to record
+        is logged, and the lease brings the delivery back."""
+        try:
             tracer = db.tracer()
             if tracer is None:
                 ok, entry, detail = await self._send(job)
@@ -269,13 +311,21 @@ class DeliveryWorker:
                     ok, entry, detail = await self._send(job)
                     span.set_attribute("webhook.outcome", entry.get("outcome", "unknown"))
             await self._record(job, ok, entry)
-            metrics.DELIVERY_ATTEMPTS.labels(entry.get("outcome", "unknown")).inc()
-            fields = {"delivery": job["id"], "event": job["event_id"], "ok": ok, **entry}
-            if detail:
-                fields["detail"] = detail  # operators only: never in the tenant's attempt log
-            log.info("webhook delivery", extra={"fields": fields})
+        except Exception:
+            log.exception("webhook delivery failed", extra={"fields": {"delivery": job["id"]}})
+            return
+        metrics.DELIVERY_ATTEMPTS.labels(entry.get("outcome", "unknown")).inc()
+        fields = {"delivery": job["id"], "event": job["event_id"], "ok": ok, **entry}
+        if detail:
+            fields["detail"] = detail  # operators only: never in the tenant's attempt log
+        log.info("webhook delivery", extra={"fields": fields})
 
-        await asyncio.gather(*(one(job) for job in jobs))
+    async def run_once(self) -> int:
+        """Claim one batch of what is due, deliver it, record the outcomes; how many were
+        attempted. Waits for the slowest of them (each ends within the deadline): for tests
+        and one-off runs; `run_forever` does not wait like this."""
+        jobs = await self.claim()
+        await asyncio.gather(*(self.deliver(job) for job in jobs))
         return len(jobs)
 
     async def purge(self) -> None:
@@ -291,18 +341,47 @@ class DeliveryWorker:
             await partitions.maintain(conn, retention_days=self.event_retention_days)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set, then let the deliveries in flight finish (each within
+        the deadline). Up to `batch` deliveries are in flight, each on its own: whenever one
+        ends, its slot is claimed again at once (the endpoint's next delivery may be due),
+        otherwise every `poll` seconds. Housekeeping every five minutes."""
+        in_flight: set[asyncio.Task[None]] = set()
+        wake = asyncio.Event()
+
+        def ended(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            wake.set()
+
+        stopping = asyncio.create_task(stop.wait())
+        stopping.add_done_callback(lambda _: wake.set())
         next_purge = 0.0
-        while not stop.is_set():
-            try:
-                if time.monotonic() >= next_purge:
-                    next_purge = time.monotonic() + 300
-                    await self.purge()
-                busy = await self.run_once()
-            except Exception:  # keep the loop alive through outages; logged
-                log.exception("webhook worker iteration failed")
-                busy = 0
-            if not busy:
+        try:
+            while not stop.is_set():
+                wake.clear()
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.poll)
+                    if time.monotonic() >= next_purge:
+                        next_purge = time.monotonic() + PURGE_EVERY
+                        await self.purge()
+                    free = self.batch - len(in_flight)
+                    if free > 0:
+                        for job in await self.claim(free):
+                            task = asyncio.create_task(self.deliver(job))
+                            in_flight.add(task)
+                            task.add_done_callback(ended)
+                except Exception:  # keep the loop alive through outages; logged
+                    log.exception("webhook worker iteration failed")
+                # Until a delivery ends (a free slot, maybe a next delivery due), the poll
+                # interval passes, or the worker is stopped.
+                try:
+                    async with asyncio.timeout(self.poll):
+                        await wake.wait()
                 except TimeoutError:
                     pass
+        except asyncio.CancelledError:
+            for task in in_flight:
+                task.cancel()  # the lease brings them back
+            raise
+        finally:
+            stopping.cancel()
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)

@@ -8,9 +8,20 @@ together. Retention is dropping those two tables, never a long DELETE:
 - `maintain()` (the webhook worker's housekeeping, every few minutes in every worker) makes
   sure the current month and the next `AHEAD` exist, and drops each month whose every row is
   past the retention (its end is older than `retention_days`). Events are therefore kept at
-  least `retention_days` and at most `retention_days` plus one month.
+  least `retention_days` and at most `retention_days` plus one month. A month that still
+  holds a pending delivery is kept until none does (settings require a retention longer
+  than the retries, so this is a safety net).
 - The migration that introduced partitioning created the months its rows needed, and the
-  same months ahead.
+  same months ahead; every migration makes the months ahead that are missing.
+
+Each step of a round (one month created, one month dropped) is a short transaction of its
+own that holds the maintenance lock, `pg_try_advisory_xact_lock`: it goes with the
+transaction, so it is never left behind on a pooled connection by a round cut short, nor
+split across server sessions by a transaction pooler (PgBouncer), and no step holds its
+table locks while another step waits for its own. The DDL needs ACCESS EXCLUSIVE on the
+parent table: a step waits at most `LOCK_TIMEOUT` for it (every insert into the table
+queues behind a waiting request), then leaves the month to the next round; there are
+`AHEAD` months of headroom.
 
 An event id is `evt_` + a UUIDv7 whose 48-bit timestamp is the event's `created_at` (to the
 millisecond, written so by `service.record`), so a lookup by id names its month and the
@@ -26,6 +37,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -44,10 +57,11 @@ DEFAULT_RETENTION_DAYS = 30
 # A lookup by id looks this far either side of the time the id carries: new rows are exactly
 # on it, rows written before partitioning (the database's clock) a few milliseconds off.
 ID_TIME_SLACK = timedelta(minutes=1)
-# Dropping a partition takes a short exclusive lock on its parent; rather than queue every
-# query behind a long one, give up and try again at the next round.
+# Creating, detaching or dropping a partition takes a short exclusive lock on its parent;
+# rather than queue every query behind a long one, give up and try again at the next round.
 LOCK_TIMEOUT = "2s"
-# One process does the DDL at a time (any 64-bit number; the others skip their round).
+# One process does the DDL at a time (any 64-bit number; the others skip their round). Held
+# by each step's transaction, never by a session.
 MAINTENANCE_LOCK_ID = 0x6576745F70617274  # "evt_part"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -118,9 +132,20 @@ def id_window(event_id: str) -> tuple[datetime, datetime] | None:
 
 @dataclass(slots=True)
 class Maintenance:
+    """What a round did. `skipped`: another process held the maintenance lock (the round
+    stopped there). `postponed`: partitions left to the next round because a table lock was
+    not granted within `LOCK_TIMEOUT`. `kept`: partitions past retention kept because a
+    delivery in them is still pending."""
+
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     skipped: bool = False
+    postponed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+class _Held(Exception):
+    """Another process holds the maintenance lock: this round is its."""
 
 
 def months(first: datetime, last: datetime) -> list[datetime]:
@@ -132,57 +157,134 @@ def months(first: datetime, last: datetime) -> list[datetime]:
     return out
 
 
+@asynccontextmanager
+async def _step(conn: db.Connection) -> AsyncIterator[None]:
+    """One step of a round: a transaction of its own, holding the maintenance lock until it
+    ends (`_Held` when another process has it), waiting at most `LOCK_TIMEOUT` for a table
+    lock (psycopg.errors.LockNotAvailable)."""
+    async with conn.transaction():
+        if not await db.fetch_value(
+            conn, "SELECT pg_try_advisory_xact_lock(%(id)s)", {"id": MAINTENANCE_LOCK_ID}
+        ):
+            raise _Held
+        await db.execute(conn, f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'", scope=HOUSEKEEPING)
+        yield
+
+
+async def _existing(conn: db.Connection, names: list[str]) -> set[str]:
+    """Which of these tables exist (read in the step: another process may have been first)."""
+    rows = await db.fetch_all(
+        conn,
+        "SELECT n FROM unnest(%(names)s::text[]) AS n WHERE to_regclass(n) IS NOT NULL",
+        {"names": names},
+    )
+    return {r["n"] for r in rows}
+
+
+async def _create(conn: db.Connection, first: datetime, last: datetime, done: Maintenance) -> None:
+    """Create the missing partitions of both tables from `first`'s month to `last`'s, a month
+    per step, oldest first; at the first month whose locks do not come in time, stop."""
+    listed = {r["name"] for r in await _partitions(conn)}
+    for month in months(first, last):
+        wanted = [partition_name(t, month) for t in PARTITIONED]
+        if listed.issuperset(wanted):
+            continue  # no DDL at all: no lock is asked for
+        made: list[str] = []
+        try:
+            async with _step(conn):
+                there = await _existing(conn, wanted)
+                for table, name in zip(PARTITIONED, wanted, strict=True):
+                    if name not in there:
+                        await db.execute(conn, create_statement(table, month), scope=HOUSEKEEPING)
+                        made.append(name)
+        except psycopg.errors.LockNotAvailable:
+            log.warning(
+                "event partitions busy: created at the next round",
+                extra={"fields": {"month": f"{month:%Y_%m}"}},
+            )
+            done.postponed += [n for n in wanted if n not in listed]
+            return
+        done.created += made
+
+
 async def ensure(conn: db.Connection, first: datetime, last: datetime) -> list[str]:
     """Create every missing month partition of both tables from `first`'s month to `last`'s
-    (inclusive); the names created."""
-    existing = {r["name"] for r in await _partitions(conn)}
-    created = []
-    for month in months(first, last):
-        for table in PARTITIONED:
-            name = partition_name(table, month)
-            if name not in existing:
-                await db.execute(conn, create_statement(table, month), scope=HOUSEKEEPING)
-                created.append(name)
-    return created
+    (inclusive); the names created. A month whose locks do not come within `LOCK_TIMEOUT`,
+    and those after it, are left for the next round; nothing is made while another process
+    holds the maintenance lock."""
+    done = Maintenance()
+    try:
+        await _create(conn, first, last, done)
+    except _Held:
+        pass
+    return done.created
 
 
-async def drop_expired(conn: db.Connection, *, now: datetime, retention_days: int) -> list[str]:
-    """Drop each month of both tables that ended before `now - retention_days`, one month per
-    transaction: the deliveries' partition first (it refers to the events), then the events'
-    one, detached first (a partition that a foreign key refers to cannot be dropped while
-    attached). A month whose lock is not granted in time waits for the next round."""
+async def _drop(conn: db.Connection, names: dict[str, str]) -> bool:
+    """Drop one month (parent -> partition), in the step's transaction: the deliveries'
+    partition first (it refers to the events), then the events' one, detached first (a
+    partition that a foreign key refers to cannot be dropped while attached). False, and
+    nothing dropped, while a delivery in it is pending."""
+    there = await _existing(conn, list(names.values()))
+    deliveries = names.get("webhook_deliveries")
+    if deliveries in there and await db.fetch_value(
+        conn,
+        f"SELECT EXISTS (SELECT 1 FROM {deliveries} WHERE status = 'pending')",
+        scope=HOUSEKEEPING,
+    ):
+        return False
+    if deliveries in there:
+        await db.execute(conn, f"DROP TABLE {deliveries}", scope=HOUSEKEEPING)
+    events = names.get("events")
+    if events in there:
+        await db.execute(conn, f"ALTER TABLE events DETACH PARTITION {events}", scope=HOUSEKEEPING)
+        await db.execute(conn, f"DROP TABLE {events}", scope=HOUSEKEEPING)
+    return True
+
+
+async def _drop_expired(
+    conn: db.Connection, *, now: datetime, retention_days: int, done: Maintenance
+) -> None:
+    """Drop each month of both tables that ended before `now - retention_days`, oldest first,
+    one month per step. A month with a pending delivery is kept (and logged); at the first
+    month whose locks do not come in time, stop."""
     cutoff = now - timedelta(days=retention_days)
-    months: dict[str, list[db.Row]] = {}
+    expired: dict[str, dict[str, str]] = {}
     for row in await _partitions(conn):
         if row["upper_bound"] is not None and row["upper_bound"] <= cutoff:
-            months.setdefault(row["name"].removeprefix(row["parent"]), []).append(row)
-    dropped: list[str] = []
-    for suffix, rows in months.items():
-        names = {r["parent"]: r["name"] for r in rows}
+            suffix = row["name"].removeprefix(row["parent"]).lstrip("_")
+            expired.setdefault(suffix, {})[row["parent"]] = row["name"]
+    for suffix, names in expired.items():
+        ordered = [names[t] for t in reversed(PARTITIONED) if t in names]
         try:
-            async with conn.transaction():
-                await db.execute(
-                    conn, f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'", scope=HOUSEKEEPING
-                )
-                if "webhook_deliveries" in names:
-                    await db.execute(
-                        conn, f"DROP TABLE {names['webhook_deliveries']}", scope=HOUSEKEEPING
-                    )
-                if "events" in names:
-                    await db.execute(
-                        conn,
-                        f"ALTER TABLE events DETACH PARTITION {names['events']}",
-                        scope=HOUSEKEEPING,
-                    )
-                    await db.execute(conn, f"DROP TABLE {names['events']}", scope=HOUSEKEEPING)
+            async with _step(conn):
+                dropped = await _drop(conn, names)
         except psycopg.errors.LockNotAvailable:
             log.warning(
                 "event partitions busy: dropped at the next round",
-                extra={"fields": {"month": suffix.lstrip("_")}},
+                extra={"fields": {"month": suffix}},
             )
-            break
-        dropped += [names[t] for t in reversed(PARTITIONED) if t in names]
-    return dropped
+            done.postponed += ordered
+            return
+        if dropped:
+            done.dropped += ordered
+        else:
+            log.warning(
+                "event partitions past retention kept: deliveries in them are still pending",
+                extra={"fields": {"month": suffix, "retention_days": retention_days}},
+            )
+            done.kept += ordered
+
+
+async def drop_expired(conn: db.Connection, *, now: datetime, retention_days: int) -> list[str]:
+    """Drop each month of both tables that ended before `now - retention_days` (see
+    `_drop_expired`); the names dropped."""
+    done = Maintenance()
+    try:
+        await _drop_expired(conn, now=now, retention_days=retention_days, done=done)
+    except _Held:
+        pass
+    return done.dropped
 
 
 async def maintain(
@@ -192,23 +294,18 @@ async def maintain(
     now: datetime | None = None,
     ahead: int = AHEAD,
 ) -> Maintenance:
-    """The housekeeping round: months ahead created, months past retention dropped. Skipped
-    when another process holds the round (the lock is released with the connection's
-    session only: taken and released here)."""
+    """The housekeeping round: months ahead created, months past retention dropped, each
+    month a step of its own (see the module's notes). Stopped, `skipped`, at a step whose
+    lock another process holds: that round is doing the work."""
     done = Maintenance()
-    if not await db.fetch_value(
-        conn, "SELECT pg_try_advisory_lock(%(id)s)", {"id": MAINTENANCE_LOCK_ID}
-    ):
-        done.skipped = True
-        return done
+    if now is None:
+        now = await db.fetch_value(conn, "SELECT now()")
+    assert now is not None
     try:
-        if now is None:
-            now = await db.fetch_value(conn, "SELECT now()")
-        assert now is not None
-        done.created = await ensure(conn, now, add_months(month_start(now), ahead))
-        done.dropped = await drop_expired(conn, now=now, retention_days=retention_days)
-    finally:
-        await db.execute(conn, "SELECT pg_advisory_unlock(%(id)s)", {"id": MAINTENANCE_LOCK_ID})
+        await _create(conn, now, add_months(month_start(now), ahead), done)
+        await _drop_expired(conn, now=now, retention_days=retention_days, done=done)
+    except _Held:
+        done.skipped = True
     if done.created or done.dropped:
         log.info(
             "event partitions maintained",
