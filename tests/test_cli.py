@@ -182,6 +182,34 @@ class TestErrorsSayWhatToDo:
         assert "DATABASE_URL=postgresql://" in err
         assert "pip install 'collection-cases[embedded]'" in err
 
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            (
+                {"COLLECTION_CASES_EVENT_RETENTION_DAYS": "2"},
+                "  COLLECTION_CASES_EVENT_RETENTION_DAYS: must be at least 4 days",
+            ),
+            (
+                {"COLLECTION_CASES_WEBHOOK_LEASE_SECONDS": "5"},
+                "  COLLECTION_CASES_WEBHOOK_LEASE_SECONDS (5) must exceed "
+                "COLLECTION_CASES_WEBHOOK_TIMEOUT_SECONDS (10) by more than 1 s",
+            ),
+        ],
+    )
+    def test_invalid_settings_are_named_not_a_traceback(self, monkeypatch, capsys, env, expected):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        try:
+            code = cli.main(["worker"])
+        finally:
+            get_settings.cache_clear()
+        err = capsys.readouterr().err
+        assert code == 2
+        assert err.startswith("collection-cases: the settings are not valid:\n")
+        assert expected in err
+        assert "Traceback" not in err
+
     def test_unreachable_database(self, monkeypatch, capsys):
         with socket.socket() as closed:
             closed.bind(("127.0.0.1", 0))

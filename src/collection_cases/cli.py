@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydantic
+
 from collection_cases import db, embedded, migrate, secret_key
 from collection_cases.config import DEMO_ACCOUNT, DEMO_KEY, Settings, get_settings
 
@@ -926,6 +928,11 @@ def main(argv: list[str] | None = None) -> int:
     except secret_key.SecretKeyMissing as exc:  # e.g. a migration with secrets to seal
         _err(f"collection-cases: {exc}")
         return 2
+    except pydantic.ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        _err(_settings_problem(exc))
+        return 2
     except embedded.Unavailable as exc:
         _err(str(exc))
         return 2
@@ -934,6 +941,17 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _err(problem)
         return 2
+
+
+def _settings_problem(exc: pydantic.ValidationError) -> str:
+    """What is wrong with the settings, by the environment variable that sets each."""
+    lines = ["collection-cases: the settings are not valid:"]
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        where = f"COLLECTION_CASES_{field.upper()}: " if field else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {where}{message}")
+    return "\n".join(lines)
 
 
 def _database_problem(exc: BaseException) -> str | None:

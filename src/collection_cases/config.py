@@ -6,7 +6,7 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_ACCOUNT = "demo"
@@ -15,6 +15,8 @@ DEMO_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 # GIVE_UP_AFTER, plus one last backoff of at most about seven hours), and retention drops a
 # month's deliveries with its events: it must outlast the retries.
 MIN_EVENT_RETENTION_DAYS = 4
+# A webhook lease must outlast an attempt by this much (see events/delivery.py).
+WEBHOOK_LEASE_MARGIN_SECONDS = 1.0
 
 
 class Settings(BaseSettings):
@@ -113,6 +115,18 @@ class Settings(BaseSettings):
                 "retried for 3 days after their event, and are dropped with it"
             )
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        margin = WEBHOOK_LEASE_MARGIN_SECONDS
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds + margin:
+            raise ValueError(
+                f"COLLECTION_CASES_WEBHOOK_LEASE_SECONDS ({self.webhook_lease_seconds:g}) must "
+                "exceed COLLECTION_CASES_WEBHOOK_TIMEOUT_SECONDS "
+                f"({self.webhook_timeout_seconds:g}) by more than "
+                f"{margin:g} s: a delivery still being sent would otherwise be claimed again"
+            )
+        return self
 
     @field_validator("egress_allow_cidrs")
     @classmethod

@@ -38,6 +38,7 @@ import orjson
 from psycopg.types.json import Jsonb
 
 from collection_cases import db, egress, metrics, secret_key
+from collection_cases.config import WEBHOOK_LEASE_MARGIN_SECONDS
 from collection_cases.events import partitions
 from collection_cases.events.service import render as render_event
 
@@ -49,7 +50,7 @@ PURGE_EVERY = 300.0  # seconds between housekeeping rounds
 # A lease longer than an attempt's deadline by at least this: what covers the moments between
 # the claim and the attempt's start (the deliveries start at once). A write-back later than the
 # lease (a busy pool) costs at most a second attempt, never a lost or overwritten result.
-LEASE_MARGIN = 1.0
+LEASE_MARGIN = WEBHOOK_LEASE_MARGIN_SECONDS
 # The worker serves every account: it claims what is due wherever it is, and writes back
 # to the very rows it claimed.
 WORKER = db.Unscoped("the delivery worker serves every account")
