@@ -52,7 +52,11 @@ async def drop_partitions(pool: db.Pool, year: int) -> None:
                 await db.execute(conn, f"DROP TABLE {name}")
         for name in names:
             if name.startswith("events_"):
-                await db.execute(conn, f"ALTER TABLE events DETACH PARTITION {name}")
+                await db.execute(
+                    conn,
+                    f"ALTER TABLE events DETACH PARTITION {name}",
+                    scope=partitions.HOUSEKEEPING,
+                )
                 await db.execute(conn, f"DROP TABLE {name}")
 
 
