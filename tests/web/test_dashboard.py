@@ -617,3 +617,49 @@ async def test_due_dates_are_calendar_days(signed_in, client, account):
     case = await make_case(client, account)
     html = (await signed_in.get(f"/dashboard/cases/{case['id']}")).text
     assert f"<dd>{date(2024, 11, 1).strftime('%b')} 1, 2024</dd>" in html
+
+
+class TestHostileCookiesAndTokens:
+    """A cookie or token that is not ASCII is refused like any wrong one, never a 500
+    (hmac.compare_digest raises TypeError on such a str)."""
+
+    @pytest.mark.parametrize("value", ["abc.é", "é.é", "é", "abc.\u2603"])
+    async def test_a_non_ascii_session_cookie_opens_nothing(
+        self, browser_client, monkeypatch, value
+    ):
+        def no_query(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise AssertionError("a forged cookie must be refused before any query")
+
+        monkeypatch.setattr(sessions.db, "fetch_one", no_query)
+        cookie = f"{sessions.COOKIE}={value}".encode()
+        response = await browser_client.get("/dashboard", headers={"Cookie": cookie})
+        assert response.status_code == 303
+        assert response.headers["location"] == "/dashboard/sign-in"
+
+    async def test_the_sign_in_page_ignores_non_ascii_cookies(self, browser_client):
+        cookie = f"{sessions.COOKIE}=abc.é; {sessions.SIGN_IN_COOKIE}=abc.é".encode()
+        response = await browser_client.get("/dashboard/sign-in", headers={"Cookie": cookie})
+        assert response.status_code == 200
+        # The refused cookie is replaced with a fresh one of ours.
+        assert cookie_header(response, sessions.SIGN_IN_COOKIE).isascii()
+
+    @pytest.mark.parametrize("token", ["é", "\u2603" * 43, "a\x00"])
+    async def test_a_hostile_sign_in_token_is_refused(self, browser_client, account, token):
+        await browser_client.get("/dashboard/sign-in")
+        response = await browser_client.post(
+            "/dashboard/sign-in", data={"key": account.sk_test, "csrf_token": token}
+        )
+        assert response.status_code == 403
+        assert sessions.COOKIE not in browser_client.cookies
+
+    @pytest.mark.parametrize("token", ["é", "\u2603" * 43])
+    async def test_a_non_ascii_form_token_is_refused(self, signed_in, client, account, token):
+        case = await make_case(client, account)
+        response = await signed_in.post(
+            f"/dashboard/cases/{case['id']}/pause", data={"csrf_token": token}
+        )
+        assert response.status_code == 403
+        assert "did not come from this dashboard session" in response.text
+        signed_out = await signed_in.post("/dashboard/sign-out", data={"csrf_token": token})
+        assert signed_out.status_code == 403
+        assert (await signed_in.get("/dashboard")).status_code == 200
