@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from html import unescape
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -663,3 +664,179 @@ class TestHostileCookiesAndTokens:
         signed_out = await signed_in.post("/dashboard/sign-out", data={"csrf_token": token})
         assert signed_out.status_code == 403
         assert (await signed_in.get("/dashboard")).status_code == 200
+
+
+# Values no page may answer with a 5xx: NUL, invalid UTF-8, the ends of the calendar, numbers
+# past any integer type, long and non-ASCII strings.
+HOSTILE_VALUES = [
+    "%00",
+    "ab%00c",
+    "%ED%A0%80",
+    "%FF%FE",
+    "9999-12-31",
+    "0001-01-01",
+    "1969-12-31",
+    "-1",
+    "99999999999999999999999",
+    "1e309",
+    "x" * 3000,
+    "%C3%A9",
+    "dc_%00",
+    "evt_" + "0" * 40,
+]
+QUERY_PARAMS = [
+    "status",
+    "debtor_country",
+    "debtor_type",
+    "created_from",
+    "created_to",
+    "q",
+    "starting_after",
+    "ending_before",
+    "event_type",
+    "events_after",
+    "events_before",
+    "done",
+]
+
+
+@pytest.fixture
+async def sweeper(settings, pool, account):  # type: ignore[no-untyped-def]
+    """A signed-in client of an app without rate limits, for tests that send many requests
+    (a 429 must not hide what the page would answer)."""
+    app = create_app(settings.model_copy(update={"rate_limit_per_second": 0}), pool=pool)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        assert (await sign_in(c, account.sk_test)).status_code == 303
+        yield c
+
+
+class TestHostileQueries:
+    async def test_dates_at_the_ends_of_the_calendar(self, signed_in, client, account):
+        case = await make_case(client, account)
+        ref = case["reference"]
+        cases = "/dashboard/cases"
+        found = {
+            "created_to=9999-12-31": True,
+            "created_from=0001-01-01": True,
+            "created_from=0001-01-01&created_to=9999-12-31": True,
+            "created_from=9999-12-31": False,
+            "created_to=0001-01-01": False,
+            "created_to=1969-12-31": False,
+            "created_to=1970-01-01": False,
+        }
+        for query, listed in found.items():
+            response = await signed_in.get(f"{cases}?{query}")
+            assert response.status_code == 200, (query, response.text)
+            assert (ref in response.text) is listed, query
+
+    async def test_a_search_with_nul_is_refused(self, signed_in, client, account):
+        await make_case(client, account)
+        response = await signed_in.get("/dashboard/cases?q=ab%00c")
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("text/html")
+        assert "must not contain NUL characters" in response.text
+        assert 'id="no-cases"' in response.text
+
+    async def test_nothing_is_parsed_before_the_sign_in(self, browser_client):
+        for query in ("created_to=9999-12-31", "q=ab%00c", "created_from=soon"):
+            response = await browser_client.get(f"/dashboard/cases?{query}")
+            assert response.status_code == 303, query
+            assert response.headers["location"] == "/dashboard/sign-in"
+
+    @pytest.mark.parametrize("value", ["%00", "x" * 3000, "dc_%ED%A0%80", "evt_" + "0" * 40])
+    async def test_a_cursor_that_names_nothing_is_a_400_page(self, signed_in, value):
+        for path in (
+            f"/dashboard/cases?starting_after={value}",
+            f"/dashboard/cases?ending_before={value}",
+            f"/dashboard/developers?events_after={value}",
+            f"/dashboard/developers?events_before={value}",
+        ):
+            response = await signed_in.get(path)
+            assert response.status_code == 400, path
+            assert response.headers["content-type"].startswith("text/html"), path
+
+    async def test_no_query_value_is_a_5xx(self, sweeper, client, account):
+        case = await make_case(client, account)
+        paths = [
+            "/dashboard",
+            "/dashboard/cases",
+            f"/dashboard/cases/{case['id']}",
+            "/dashboard/developers",
+            "/dashboard/sign-in",
+        ]
+        for path in paths:
+            for name in QUERY_PARAMS:
+                for value in HOSTILE_VALUES:
+                    response = await sweeper.get(f"{path}?{name}={value}")
+                    assert response.status_code in (200, 303, 400), (path, name, value)
+
+    async def test_no_path_value_is_a_5xx(self, sweeper):
+        for value in HOSTILE_VALUES:
+            for path in (f"/dashboard/cases/{value}", f"/dashboard/files/{value}"):
+                response = await sweeper.get(path)
+                assert response.status_code in (400, 404), (path, response.text)
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class TestHostileForms:
+    async def test_no_form_value_is_a_5xx(self, sweeper, client, account):
+        case = await make_case(client, account, debtor__type="company")
+        token = quote(await page_csrf(sweeper, "/dashboard/developers"), safe="")
+        forms = {
+            f"/dashboard/cases/{case['id']}/contact": {
+                "email": "jo@example.com",
+                "phone": "",
+                "contact_person": "Jo Doe",
+            },
+            f"/dashboard/cases/{case['id']}/chat": {"message": "Any news?"},
+            "/dashboard/developers/tokens": {
+                "name": "sweep",
+                "expires_on": "",
+                "permission_events": "read",
+            },
+        }
+        for path, fields in forms.items():
+            for name in fields:
+                for value in HOSTILE_VALUES:
+                    sent = {**{k: quote(v) for k, v in fields.items()}, name: value}
+                    body = f"csrf_token={token}&" + "&".join(f"{k}={v}" for k, v in sent.items())
+                    response = await sweeper.post(path, content=body.encode(), headers=FORM)
+                    assert response.status_code in (201, 303, 400, 422), (path, name, value)
+        for value in HOSTILE_VALUES:
+            revoke = await sweeper.post(
+                f"/dashboard/developers/tokens/{value}/revoke",
+                content=f"csrf_token={token}".encode(),
+                headers=FORM,
+            )
+            assert revoke.status_code == 404, value
+
+    async def test_no_key_is_a_5xx_at_sign_in(self, browser_client):
+        form = await browser_client.get("/dashboard/sign-in")
+        token = quote(csrf_of(form.text), safe="")
+        for value in HOSTILE_VALUES:
+            response = await browser_client.post(
+                "/dashboard/sign-in",
+                content=f"csrf_token={token}&key={value}".encode(),
+                headers=FORM,
+            )
+            assert response.status_code in (400, 401), value
+
+    @pytest.mark.parametrize(
+        ("expires_on", "status"),
+        [("9999-12-31", 201), ("0001-01-01", 400), ("99999-01-01", 400), ("2024-02-30", 400)],
+    )
+    async def test_key_expiry_dates(self, signed_in, expires_on, status):
+        token = await page_csrf(signed_in, "/dashboard/developers")
+        response = await signed_in.post(
+            "/dashboard/developers/tokens",
+            data={
+                "csrf_token": token,
+                "name": "dated",
+                "permission_events": "read",
+                "expires_on": expires_on,
+            },
+        )
+        assert response.status_code == status, response.text

@@ -35,6 +35,7 @@ from collection_cases.errors import (
     ApiError,
     PermissionDenied,
     from_validation_errors,
+    printable,
 )
 from collection_cases.events import service as events
 from collection_cases.events import webhooks
@@ -46,7 +47,7 @@ from collection_cases.pagination import ListParams
 from collection_cases.payments import service as payments
 from collection_cases.tokens import service as tokens
 from collection_cases.tokens.schemas import TokenCreate
-from collection_cases.validation import country_code
+from collection_cases.validation import country_code, safe_text
 from collection_cases.web.dashboard import chart, sessions
 from collection_cases.web.dashboard.format import Formatter, negotiate
 from collection_cases.web.dashboard.sessions import Session
@@ -419,6 +420,8 @@ class CaseFilters:
     created_to: date | None = None
     search: str | None = None
     problems: list[str] = field(default_factory=list)
+    # A search no case can match (NUL, not valid Unicode): the list is not searched at all.
+    refused: str | None = None
 
     def query(self) -> dict[str, str]:
         """The filters as the list's query string (for the next/previous links)."""
@@ -451,7 +454,7 @@ def _filters(query: Mapping[str, str]) -> CaseFilters:
     if status in STATUSES:
         f.status = status
     elif status:
-        f.problems.append(f"Unknown status '{status[:40]}'.")
+        f.problems.append(f"Unknown status '{printable(status, 40)}'.")
     country = query.get("debtor_country", "").strip()
     if country:
         try:
@@ -467,10 +470,13 @@ def _filters(query: Mapping[str, str]) -> CaseFilters:
             try:
                 setattr(f, name, date.fromisoformat(value))
             except ValueError:
-                f.problems.append(f"'{value[:20]}' is not a date (YYYY-MM-DD).")
+                f.problems.append(f"'{printable(value, 20)}' is not a date (YYYY-MM-DD).")
     search = query.get("q", "").strip()
     if search:
-        f.search = search[:255]
+        try:
+            f.search = safe_text(search[:255])
+        except ValueError as exc:
+            f.refused = f"The search {exc}: nothing was searched."
     return f
 
 
@@ -478,21 +484,50 @@ def _unix(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
+_EPOCH = date(1970, 1, 1)
+
+
+def _created_range(filters: CaseFilters) -> tuple[int | None, int | None]:
+    """created_gte and created_lt for the chosen days: from the start of the first to the start
+    of the day after the last, kept within the Unix times the lists take (from 1970 on). Any
+    calendar date is fine: before 1970 is the beginning, the last day there is has no end."""
+    gte = lt = None
+    if filters.created_from is not None:
+        gte = _unix(max(filters.created_from, _EPOCH))
+    if filters.created_to is not None and filters.created_to < date.max:
+        lt = _unix(max(filters.created_to + timedelta(days=1), _EPOCH))
+    return gte, lt
+
+
 @router.get("/cases")
 async def case_list(request: Request) -> Response:
-    query = request.query_params
-    filters = _filters(query)
-    after = query.get("starting_after") or None
-    before = None if after else (query.get("ending_before") or None)
-    params = ListParams(
-        limit=PAGE_SIZE,
-        starting_after=after,
-        ending_before=before,
-        created_gte=_unix(filters.created_from) if filters.created_from else None,
-        created_lt=_unix(filters.created_to + timedelta(days=1)) if filters.created_to else None,
-    )
     async with signed_in(request) as view:
         view.need("cases.list")
+        query = request.query_params
+        filters = _filters(query)
+        if filters.refused is not None:
+            return render(
+                request,
+                "dashboard/cases.html",
+                status=400,
+                filters=filters,
+                cases=[],
+                count=None,
+                next_url=None,
+                previous_url=None,
+                statuses=STATUSES,
+                error=filters.refused,
+            )
+        after = query.get("starting_after") or None
+        before = None if after else (query.get("ending_before") or None)
+        created_gte, created_lt = _created_range(filters)
+        params = ListParams(
+            limit=PAGE_SIZE,
+            starting_after=after,
+            ending_before=before,
+            created_gte=created_gte,
+            created_lt=created_lt,
+        )
         page = await cases.list_cases(
             view.conn,
             principal=view.principal,
