@@ -840,3 +840,100 @@ class TestHostileForms:
             },
         )
         assert response.status_code == status, response.text
+
+
+class TestFormBodies:
+    """Dashboard posts are small URL-encoded forms: anything else is refused before its body
+    is read (415), a form over the bound is refused as it arrives (413)."""
+
+    @pytest.fixture
+    def parsed(self, monkeypatch):  # type: ignore[no-untyped-def]
+        """How often a multipart body was parsed (it never should be)."""
+        from starlette import formparsers
+
+        calls: list[int] = []
+        original = formparsers.MultiPartParser.parse
+
+        async def parse(self):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            return await original(self)
+
+        monkeypatch.setattr(formparsers.MultiPartParser, "parse", parse)
+        return calls
+
+    async def test_a_multipart_sign_in_is_refused_unread(self, browser_client, parsed):
+        response = await browser_client.post(
+            "/dashboard/sign-in",
+            # Under the app's body limit (1 MiB): the dashboard's own check answers.
+            files={"file": ("big.bin", b"\0" * (900 * 1024), "application/octet-stream")},
+            data={"key": "sk_test_x", "csrf_token": "x"},
+        )
+        assert response.status_code == 415
+        assert response.headers["content-type"].startswith("text/html")
+        assert "application/x-www-form-urlencoded" in response.text
+        assert parsed == []
+
+    @pytest.mark.parametrize(
+        "content_type", ["multipart/form-data; boundary=x", "application/json", "text/plain", ""]
+    )
+    async def test_a_signed_in_post_of_another_type_is_refused_unread(
+        self, signed_in, client, account, parsed, content_type
+    ):
+        case = await make_case(client, account)
+        token = await page_csrf(signed_in, f"/dashboard/cases/{case['id']}")
+        response = await signed_in.post(
+            f"/dashboard/cases/{case['id']}/pause",
+            content=f"csrf_token={quote(token)}".encode(),
+            headers={"Content-Type": content_type},
+        )
+        assert response.status_code == 415
+        assert parsed == []
+        stored = await client.get(f"/v1/collection_cases/{case['id']}", headers=account.headers)
+        assert stored.json()["status"] == "active"
+
+    async def test_the_type_is_checked_before_the_session(self, browser_client, parsed):
+        response = await browser_client.post(
+            "/dashboard/sign-out", files={"f": ("a.txt", b"a", "text/plain")}
+        )
+        assert response.status_code == 415
+        assert parsed == []
+
+    async def test_a_form_declared_too_large_is_refused(self, signed_in, client, account):
+        case = await make_case(client, account)
+        path = f"/dashboard/cases/{case['id']}"
+        token = await page_csrf(signed_in, path)
+        response = await signed_in.post(
+            f"{path}/chat", data={"csrf_token": token, "message": "x" * 200_000}
+        )
+        assert response.status_code == 413
+        assert response.headers["content-type"].startswith("text/html")
+        chat = await client.get(f"/v1/collection_cases/{case['id']}/chat", headers=account.headers)
+        assert chat.json()["data"] == []
+
+    async def test_a_streamed_form_is_cut_off_at_the_bound(self, browser_client):
+        async def body():  # no Content-Length: chunked
+            for _ in range(64):
+                yield b"key=" + b"x" * 16 * 1024 + b"&"
+
+        response = await browser_client.post("/dashboard/sign-in", content=body(), headers=FORM)
+        assert response.status_code == 413
+        assert "larger than the 128 KiB" in response.text
+
+    async def test_the_longest_chat_message_fits(self, signed_in, client, account):
+        case = await make_case(client, account)
+        path = f"/dashboard/cases/{case['id']}"
+        token = await page_csrf(signed_in, path)
+        message = "\N{GRINNING FACE}" * 10_000  # 4 bytes each, 12 percent-encoded
+        sent = await signed_in.post(f"{path}/chat", data={"csrf_token": token, "message": message})
+        assert sent.status_code == 303, sent.text
+        chat = await client.get(f"/v1/collection_cases/{case['id']}/chat", headers=account.headers)
+        assert chat.json()["data"][0]["message"] == message
+
+    async def test_too_many_fields(self, browser_client):
+        await browser_client.get("/dashboard/sign-in")
+        body = "&".join(f"f{i}=x" for i in range(100))
+        response = await browser_client.post(
+            "/dashboard/sign-in", content=body.encode(), headers=FORM
+        )
+        assert response.status_code == 400
+        assert "fields" in response.text

@@ -48,7 +48,7 @@ from collection_cases.payments import service as payments
 from collection_cases.tokens import service as tokens
 from collection_cases.tokens.schemas import TokenCreate
 from collection_cases.validation import country_code, safe_text
-from collection_cases.web.dashboard import chart, sessions
+from collection_cases.web.dashboard import chart, forms, sessions
 from collection_cases.web.dashboard.format import Formatter, negotiate
 from collection_cases.web.dashboard.sessions import Session
 
@@ -166,6 +166,8 @@ def _same_origin(request: Request) -> bool:
 async def signed_in(request: Request, *, post: bool = False) -> AsyncIterator[View]:
     """The request's view, or SignInRequired. A post must carry the session's CSRF token and
     come from this origin (else 403, before anything is done)."""
+    if post:
+        forms.check_type(request)  # before anything is read or looked up
     async with request.app.state.pool.connection() as conn:
         session = await sessions.current(conn, request)
         if session is None:
@@ -182,7 +184,7 @@ async def signed_in(request: Request, *, post: bool = False) -> AsyncIterator[Vi
             state.rate_grants,
         )
         if post:
-            view.form = await request.form()
+            view.form = await forms.read_form(request)
             if not _same_origin(request) or not sessions.csrf_ok(
                 session, view.form.get("csrf_token")
             ):
@@ -303,7 +305,7 @@ async def sign_in_page(request: Request) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
-    form = await request.form()
+    form = await forms.read_form(request)
     if not _same_origin(request) or not sessions.sign_in_csrf_ok(request, form.get("csrf_token")):
         raise FormRefused(
             "This sign-in form has expired or did not come from this dashboard. Open the "
