@@ -559,6 +559,50 @@ class TestCasePage:
         assert got.content == b"hello dashboard\n"
         assert got.headers["content-disposition"].startswith('attachment; filename="notes.txt"')
 
+    async def test_a_download_is_served_as_the_api_serves_it(self, signed_in, client, account):
+        case = await make_case(client, account)
+        name = "Rechnung März; 2024.txt"
+        uploaded = await client.post(
+            f"/v1/collection_cases/{case['id']}/files",
+            headers=account.headers,
+            files={"file": (name, b"amount;due\n1;2\n", "text/plain")},
+            data={"document_type": "original_invoice"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        file_id = uploaded.json()["id"]
+        ours = await signed_in.get(f"/dashboard/files/{file_id}")
+        api = await client.get(f"/v1/case_files/{file_id}/contents", headers=account.headers)
+        assert ours.status_code == api.status_code == 200
+        assert ours.content == api.content
+        for header in (
+            "content-type",
+            "content-length",
+            "content-disposition",
+            "x-content-type-options",
+            "cache-control",
+        ):
+            assert ours.headers[header] == api.headers[header], header
+        assert ours.headers["content-disposition"] == (
+            'attachment; filename="Rechnung M_rz_ 2024.txt"; '
+            "filename*=UTF-8''Rechnung%20M%C3%A4rz%3B%202024.txt"
+        )
+
+
+def test_the_dashboard_uses_only_public_names_of_other_modules():
+    """The dashboard calls the domains through what they publish (e.g. files.download), never
+    through another module's private helpers."""
+    import ast
+    from pathlib import Path
+
+    import collection_cases.web.dashboard as dashboard
+
+    for source in Path(dashboard.__file__).parent.glob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("collection"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{source.name} imports {private} from {node.module}"
+
 
 class TestDevelopers:
     async def test_create_use_and_revoke_a_key(self, signed_in, client, account):

@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.datastructures import FormData
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 
 from collection_cases import db, ids, ratelimit
 from collection_cases.accounts.dependencies import Requirement, api_routes, requirement_of
@@ -41,8 +41,6 @@ from collection_cases.events import service as events
 from collection_cases.events import webhooks
 from collection_cases.events.types import EVENT_TYPES
 from collection_cases.files import service as files
-from collection_cases.files.router import _content_disposition
-from collection_cases.files.storage import FileStore
 from collection_cases.pagination import ListParams
 from collection_cases.payments import service as payments
 from collection_cases.tokens import service as tokens
@@ -777,17 +775,7 @@ async def download(request: Request, file_id: str) -> Response:
         view.need("files.download")
         row = await files.get_file_row(view.conn, principal=view.principal, file_id=file_id)
     # The connection is back in the pool before the bytes stream.
-    store: FileStore = request.app.state.file_store
-    return StreamingResponse(
-        store.read(row["storage_key"]),
-        media_type=row["content_type"],
-        headers={
-            "Content-Length": str(row["size"]),
-            "Content-Disposition": _content_disposition(row["filename"]),
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return files.download(request.app.state.file_store, row)
 
 
 # Developers ------------------------------------------------------------------------------------
