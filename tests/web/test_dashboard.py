@@ -3,7 +3,9 @@ tests in test_dashboard_browser.py drive the same pages in Chromium)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from html import unescape
@@ -55,6 +57,15 @@ async def page_csrf(client: httpx.AsyncClient, path: str) -> str:
     response = await client.get(path)
     assert response.status_code == 200, response.text
     return csrf_of(response.text)
+
+
+async def key_form(client: httpx.AsyncClient) -> dict[str, str]:
+    """The hidden fields of the developers page's create-key form (its CSRF token and its
+    one-time form id)."""
+    html = (await client.get("/dashboard/developers")).text
+    found = re.search(r'name="form_id" value="([^"]+)"', html)
+    assert found, "no form id on the page"
+    return {"csrf_token": csrf_of(html), "form_id": found.group(1)}
 
 
 def cookie_header(response: httpx.Response, name: str) -> str:
@@ -606,8 +617,9 @@ def test_the_dashboard_uses_only_public_names_of_other_modules():
 
 class TestDevelopers:
     async def test_create_use_and_revoke_a_key(self, signed_in, client, account):
-        token = await page_csrf(signed_in, "/dashboard/developers")
-        form = {"csrf_token": token, "name": "Ops board"}
+        form = await key_form(signed_in)
+        token = form["csrf_token"]
+        form["name"] = "Ops board"
         form |= {f"permission_{r}": "none" for r in ("case_files", "case_chats", "tokens")}
         form |= {"permission_collection_cases": "read", "permission_events": "write"}
         created = await signed_in.post("/dashboard/developers/tokens", data=form)
@@ -633,12 +645,55 @@ class TestDevelopers:
         ).status_code == 401
 
     async def test_a_bad_key_form_says_why(self, signed_in):
-        token = await page_csrf(signed_in, "/dashboard/developers")
-        response = await signed_in.post(
-            "/dashboard/developers/tokens", data={"csrf_token": token, "name": ""}
-        )
+        form = await key_form(signed_in)
+        response = await signed_in.post("/dashboard/developers/tokens", data={**form, "name": ""})
         assert response.status_code == 400
+        assert "Invalid name: String should have at least 1 character." in response.text
         assert 'role="alert"' in response.text
+
+    async def _keys_named(self, client, account, name):  # type: ignore[no-untyped-def]
+        listed = (await client.get("/v1/tokens?limit=100", headers=account.headers)).json()
+        return [t for t in listed["data"] if t["name"] == name]
+
+    async def test_sending_the_form_again_creates_no_second_key(self, signed_in, client, account):
+        """A reload of the answer (the browser sends the form again) shows no key and makes
+        none: the form's one-time id was taken by the first."""
+        form = {**await key_form(signed_in), "name": "Sent twice", "permission_events": "read"}
+        first = await signed_in.post("/dashboard/developers/tokens", data=form)
+        assert first.status_code == 201
+        key = re.search(r'id="new-key-value">(rk_test_\w+)<', first.text)
+        assert key
+        again = await signed_in.post("/dashboard/developers/tokens", data=form)
+        assert again.status_code == 409
+        assert key.group(1) not in again.text
+        assert 'id="new-key-value"' not in again.text
+        [made] = await self._keys_named(client, account, "Sent twice")
+        assert f"it created the key Sent twice ({made['id']})" in again.text
+        # A fresh form (the page loaded again) creates another key.
+        fresh = {**form, "form_id": (await key_form(signed_in))["form_id"]}
+        assert fresh["form_id"] != form["form_id"]
+        assert (await signed_in.post("/dashboard/developers/tokens", data=fresh)).status_code == 201
+        assert len(await self._keys_named(client, account, "Sent twice")) == 2
+
+    async def test_a_double_click_creates_one_key(self, signed_in, client, account):
+        form = {**await key_form(signed_in), "name": "Clicked twice", "permission_events": "read"}
+        answers = await asyncio.gather(
+            *(signed_in.post("/dashboard/developers/tokens", data=form) for _ in range(2))
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409]
+        assert sum('id="new-key-value"' in a.text for a in answers) == 1
+        assert len(await self._keys_named(client, account, "Clicked twice")) == 1
+
+    async def test_a_form_without_its_id_creates_nothing(self, signed_in, client, account):
+        form = {**await key_form(signed_in), "name": "No id", "permission_events": "read"}
+        for form_id in (None, "", "short", "é" * 32):
+            sent = {k: v for k, v in form.items() if k != "form_id"}
+            if form_id is not None:
+                sent["form_id"] = form_id
+            response = await signed_in.post("/dashboard/developers/tokens", data=sent)
+            assert response.status_code == 400, form_id
+            assert "reload it" in response.text
+        assert await self._keys_named(client, account, "No id") == []
 
     async def test_webhooks_and_events(self, signed_in, client, account):
         endpoint = await client.post(
@@ -846,6 +901,7 @@ class TestHostileForms:
             for name in fields:
                 for value in HOSTILE_VALUES:
                     sent = {**{k: quote(v) for k, v in fields.items()}, name: value}
+                    sent["form_id"] = secrets.token_urlsafe(24)  # a fresh form each time
                     body = f"csrf_token={token}&" + "&".join(f"{k}={v}" for k, v in sent.items())
                     response = await sweeper.post(path, content=body.encode(), headers=FORM)
                     assert response.status_code in (201, 303, 400, 422), (path, name, value)
@@ -873,11 +929,10 @@ class TestHostileForms:
         [("9999-12-31", 201), ("0001-01-01", 400), ("99999-01-01", 400), ("2024-02-30", 400)],
     )
     async def test_key_expiry_dates(self, signed_in, expires_on, status):
-        token = await page_csrf(signed_in, "/dashboard/developers")
         response = await signed_in.post(
             "/dashboard/developers/tokens",
             data={
-                "csrf_token": token,
+                **await key_form(signed_in),
                 "name": "dated",
                 "permission_events": "read",
                 "expires_on": expires_on,

@@ -8,6 +8,9 @@ back here with a CSRF token; success answers 303 to the page (post/redirect/get)
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
@@ -41,6 +45,13 @@ from collection_cases.events import service as events
 from collection_cases.events import webhooks
 from collection_cases.events.types import EVENT_TYPES
 from collection_cases.files import service as files
+from collection_cases.idempotency import service as idempotency
+from collection_cases.idempotency.service import (
+    Idempotency,
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    Replay,
+)
 from collection_cases.pagination import ListParams
 from collection_cases.payments import service as payments
 from collection_cases.tokens import service as tokens
@@ -851,6 +862,7 @@ async def _developers_page(
         events_previous=events_previous,
         created=created,
         error=error,
+        form_id=secrets.token_urlsafe(24),
         resources=RESOURCES,
         case_id_of=_case_id_of,
     )
@@ -868,6 +880,13 @@ async def developers(request: Request) -> Response:
         return await _developers_page(view)
 
 
+# The create-key form's one-time id (secrets.token_urlsafe(24)), and the fingerprint every
+# use of it shares: a second use is a replay, whatever the fields.
+_FORM_ID = re.compile(r"[A-Za-z0-9_-]{32}")
+_CREATE_KEY = hashlib.sha256(b"dashboard: create a key").hexdigest()
+_STALE_FORM = "This form is from an older version of the page: reload it and try again."
+
+
 @router.post("/developers/tokens")
 async def create_key(request: Request) -> Response:
     async with signed_in(request, post=True) as view:
@@ -879,14 +898,34 @@ async def create_key(request: Request) -> Response:
                 permissions.append(f"{resource}:{level}")
         body: dict[str, Any] = {"name": view.field("name").strip(), "permissions": permissions}
         expires = view.field("expires_on").strip()
+        form_id = view.field("form_id")
+        if not _FORM_ID.fullmatch(form_id):
+            return await _developers_page(view, error=_STALE_FORM, status=400)
+        # Each rendering of the form has its own id, taken once: the same form sent again (a
+        # reload of this answer, a double click) creates nothing. Its stored "response" names
+        # the token, never its key.
+        idem = Idempotency(f"dashboard:create-key:{form_id}", _CREATE_KEY)
         try:
             if expires:
                 body["expires_at"] = _unix(date.fromisoformat(expires))
             params = TokenCreate.model_validate(body)
             async with view.conn.transaction():
+                await idempotency.begin(view.conn, view.principal, idem)
                 created = await tokens.create_from_request(
                     view.conn, principal=view.principal, params=params
                 )
+                made = {"id": created["id"], "name": created["name"]}
+                await idempotency.store(view.conn, view.principal, idem, 201, orjson.dumps(made))
+        except Replay as replay:
+            made = orjson.loads(bytes(replay.response.body))
+            error = (
+                f"This form was already sent: it created the key {made['name']} ({made['id']}), "
+                "shown once then. If you did not copy it, revoke it and create another."
+            )
+            return await _developers_page(view, error=error, status=409)
+        except (IdempotencyInFlight, IdempotencyMismatch):
+            error = "This form is being sent already: wait for its answer, then reload the page."
+            return await _developers_page(view, error=error, status=409)
         except ValueError as exc:
             # A pydantic ValidationError is a ValueError too: say which field, as the API does.
             error = (
@@ -899,7 +938,8 @@ async def create_key(request: Request) -> Response:
             if exc.status_code in (401, 403, 404, 429):
                 raise
             return await _developers_page(view, error=exc.message, status=exc.status_code)
-        # The key is shown in this answer only: no redirect, nothing in a URL.
+        # The key is shown in this answer only: no redirect, nothing in a URL, and sending the
+        # form again shows no key (above).
         return await _developers_page(view, created=created, status=201)
 
 
