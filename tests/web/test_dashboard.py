@@ -1036,3 +1036,78 @@ class TestFormBodies:
         )
         assert response.status_code == 400
         assert "fields" in response.text
+
+
+def _is_page(response: httpx.Response) -> bool:
+    return response.headers["content-type"].startswith("text/html") and (
+        "<!doctype html>" in response.text
+    )
+
+
+class TestErrorPages:
+    """Every error under /dashboard is a page, including those given around its routes (the
+    body limit, the database, unknown URLs); the API keeps its JSON."""
+
+    async def test_an_unknown_dashboard_url_is_a_page(self, browser_client, client):
+        response = await browser_client.get("/dashboard/nope")
+        assert response.status_code == 404
+        assert _is_page(response)
+        assert "Unrecognized request URL (GET /dashboard/nope)." in response.text
+        assert response.headers["request-id"].startswith("req_")
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        api = await client.get("/v1/nope")
+        assert api.status_code == 404
+        assert api.headers["content-type"] == "application/json"
+
+    async def test_a_wrong_method_is_a_page_with_allow(self, browser_client):
+        response = await browser_client.get("/dashboard/sign-out")
+        assert response.status_code == 405
+        assert _is_page(response)
+        assert response.headers["allow"] == "POST"
+
+    async def test_a_body_over_the_apps_limit_is_a_page(self, browser_client, client, account):
+        big = b"key=" + b"x" * (2 * 1024 * 1024)
+        response = await browser_client.post("/dashboard/sign-in", content=big, headers=FORM)
+        assert response.status_code == 413
+        assert _is_page(response)
+        assert "larger than the 1048576 bytes allowed" in response.text
+        api = await client.post(
+            "/v1/collection_cases",
+            content=b'{"x": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+            headers={**account.headers, "Content-Type": "application/json"},
+        )
+        assert api.status_code == 413
+        assert api.headers["content-type"] == "application/json"
+
+    async def test_the_database_down_is_a_page(self, signed_in, monkeypatch):
+        import psycopg
+
+        async def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise psycopg.OperationalError("connection refused")
+
+        monkeypatch.setattr(sessions, "current", down)
+        response = await signed_in.get("/dashboard/cases")
+        assert response.status_code == 503
+        assert _is_page(response)
+        assert "The database is unreachable right now" in response.text
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["cache-control"] == "no-store"
+
+    async def test_an_unexpected_error_is_a_page(self, signed_in, monkeypatch):
+        from collection_cases.web.dashboard import router as dashboard
+
+        def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(dashboard, "_summaries", broken)
+        response = await signed_in.get("/dashboard")
+        assert response.status_code == 500
+        assert _is_page(response)
+        assert "An unexpected error occurred; it has been logged." in response.text
+        assert "a bug" not in response.text
+
+    async def test_pages_and_files_pass_through(self, signed_in):
+        assert (await signed_in.get("/dashboard")).status_code == 200
+        denied = await signed_in.get("/dashboard/files/file_nope")
+        assert denied.status_code == 404
+        assert _is_page(denied)

@@ -218,7 +218,7 @@ def render(
 
     view = view or getattr(request.state, "dashboard_view", None)
     fmt = _fmt(request)
-    done = DONE.get(request.query_params.get("done", ""))
+    context.setdefault("done", DONE.get(request.query_params.get("done", "")))
     response = page(
         request,
         template,
@@ -229,7 +229,6 @@ def render(
         csrf=view.session.csrf if view else None,
         status_labels=STATUS_LABELS,
         requirement_labels=REQUIREMENT_LABELS,
-        done=done,
         **context,
     )
     response.status_code = status
@@ -241,19 +240,31 @@ def render(
     return response
 
 
+ERROR_TITLES = {
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    408: "Too slow",
+    409: "Already done",
+    413: "Too large",
+    415: "Not a form",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Not available right now",
+}
+
+
 def error_page(request: Request, exc: ApiError) -> Response:
-    titles = {
-        401: "Not signed in",
-        403: "Not allowed",
-        404: "Not found",
-        429: "Too many requests",
-    }
+    """An error as a dashboard page: its status, its message, its headers (Retry-After...)."""
     response = render(
         request,
         "dashboard/error.html",
         status=exc.status_code,
-        title=titles.get(exc.status_code, "Something is not right"),
+        title=ERROR_TITLES.get(exc.status_code, "Something is not right"),
         message=exc.message,
+        # A notice of the page's query (?done=...) is not this answer's.
+        done=None,
     )
     for name, value in exc.headers.items():
         response.headers[name] = value
