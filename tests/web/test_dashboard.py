@@ -116,6 +116,32 @@ class TestSignIn:
         cookie = cookie_header(response, sessions.COOKIE)
         assert "secure" in {part.strip().lower() for part in cookie.split(";")}
 
+    async def test_secure_cookies_behind_a_tls_proxy(self, app, account):
+        """Behind a proxy that ends TLS, the scheme comes from uvicorn's proxy headers (a
+        trusted X-Forwarded-Proto); the header alone, from anyone, changes nothing."""
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        for trusted, secure in (("127.0.0.1", True), ("10.9.9.9", False)):
+            proxied = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
+            transport = httpx.ASGITransport(app=proxied, client=("127.0.0.1", 4321))
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://testserver",
+                headers={"X-Forwarded-Proto": "https"},
+            ) as c:
+                form = await c.get("/dashboard/sign-in")
+                # The client sends no Secure cookie to its plain-HTTP URL: send it by hand.
+                cookie = cookie_header(form, sessions.SIGN_IN_COOKIE).split(";")[0]
+                signed = await c.post(
+                    "/dashboard/sign-in",
+                    data={"key": account.sk_test, "csrf_token": csrf_of(form.text)},
+                    headers={"Cookie": cookie},
+                )
+            assert signed.status_code == 303
+            for response, name in ((form, sessions.SIGN_IN_COOKIE), (signed, sessions.COOKIE)):
+                attributes = {p.strip().lower() for p in cookie_header(response, name).split(";")}
+                assert ("secure" in attributes) is secure, (trusted, name)
+
     async def test_live_key_shows_live_mode(self, browser_client, account):
         await sign_in(browser_client, account.sk_live)
         overview = await browser_client.get("/dashboard")

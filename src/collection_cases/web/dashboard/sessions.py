@@ -126,6 +126,8 @@ def _set_cookie(
         path=COOKIE_PATH,
         httponly=True,
         samesite="strict",
+        # The scheme the browser used: behind a proxy that ends TLS, uvicorn's proxy headers
+        # (X-Forwarded-Proto from a trusted address, `forwarded_allow_ips`) make it https.
         secure=request.url.scheme == "https",
     )
 
