@@ -1036,6 +1036,8 @@ class TestFormBodies:
         assert chat.json()["data"] == []
 
     async def test_a_streamed_form_is_cut_off_at_the_bound(self, browser_client):
+        await browser_client.get("/dashboard/sign-in")  # its cookie: the body is read
+
         async def body():  # no Content-Length: chunked
             for _ in range(64):
                 yield b"key=" + b"x" * 16 * 1024 + b"&"
@@ -1043,6 +1045,35 @@ class TestFormBodies:
         response = await browser_client.post("/dashboard/sign-in", content=body(), headers=FORM)
         assert response.status_code == 413
         assert "larger than the 128 KiB" in response.text
+
+    async def test_a_post_refused_on_its_headers_is_not_read(
+        self, browser_client, signed_in, client, account, monkeypatch
+    ):
+        from collection_cases.web.dashboard import forms
+
+        case = await make_case(client, account)
+        token = await page_csrf(signed_in, f"/dashboard/cases/{case['id']}")
+
+        async def unread(request):  # type: ignore[no-untyped-def]
+            raise AssertionError("the body of a post refused on its headers was read")
+
+        monkeypatch.setattr(forms, "read_form", unread)
+        elsewhere = {"Origin": "https://evil.example"}
+        refused = [
+            # From another origin, with the session and its token.
+            await signed_in.post(
+                f"/dashboard/cases/{case['id']}/pause",
+                data={"csrf_token": token},
+                headers=elsewhere,
+            ),
+            await signed_in.post("/dashboard/sign-in", data={"key": "x"}, headers=elsewhere),
+        ]
+        browser_client.cookies.clear()
+        # A sign-in without the sign-in page's cookie.
+        refused.append(await browser_client.post("/dashboard/sign-in", data={"key": "x" * 1000}))
+        assert [r.status_code for r in refused] == [403, 403, 403]
+        stored = await client.get(f"/v1/collection_cases/{case['id']}", headers=account.headers)
+        assert stored.json()["status"] == "active"
 
     async def test_the_longest_chat_message_fits(self, signed_in, client, account):
         case = await make_case(client, account)

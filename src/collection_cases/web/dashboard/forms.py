@@ -14,7 +14,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message
 
-from collection_cases.errors import InvalidRequestError, PayloadTooLarge, UnsupportedMediaType
+from collection_cases.errors import (
+    InvalidRequestError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    printable,
+)
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 # A 10,000-character chat message of 4-byte characters, percent-encoded (12 bytes each), fits.
@@ -43,7 +48,8 @@ def check_type(request: Request) -> None:
     if content_type.partition(";")[0].strip().lower() != FORM_TYPE:
         raise UnsupportedMediaType(
             f"Dashboard forms are sent as {FORM_TYPE}; this request is "
-            f"'{content_type[:100] or 'without a Content-Type'}'. Reload the page and try again."
+            f"'{printable(content_type, 100) or 'without a Content-Type'}'. Reload the page "
+            "and try again."
         )
 
 

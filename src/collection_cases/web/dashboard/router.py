@@ -193,10 +193,10 @@ async def signed_in(request: Request, *, post: bool = False) -> AsyncIterator[Vi
             state.rate_grants,
         )
         if post:
-            view.form = await forms.read_form(request)
-            if not _same_origin(request) or not sessions.csrf_ok(
-                session, view.form.get("csrf_token")
-            ):
+            # A post from another origin is refused on its headers: its body is never read.
+            if _same_origin(request):
+                view.form = await forms.read_form(request)
+            if view.form is None or not sessions.csrf_ok(session, view.form.get("csrf_token")):
                 raise FormRefused(
                     "This form did not come from this dashboard session (its security token "
                     "is missing, wrong or from an earlier sign-in). Reload the page and try again."
@@ -325,12 +325,17 @@ async def sign_in_page(request: Request) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
+    refused = FormRefused(
+        "This sign-in form has expired or did not come from this dashboard. Open the "
+        "sign-in page again."
+    )
+    forms.check_type(request)
+    # Without the sign-in page's cookie, or from another origin, the body is never read.
+    if not _same_origin(request) or not sessions.sign_in_started(request):
+        raise refused
     form = await forms.read_form(request)
-    if not _same_origin(request) or not sessions.sign_in_csrf_ok(request, form.get("csrf_token")):
-        raise FormRefused(
-            "This sign-in form has expired or did not come from this dashboard. Open the "
-            "sign-in page again."
-        )
+    if not sessions.sign_in_csrf_ok(request, form.get("csrf_token")):
+        raise refused
     raw = form.get("key")
     key = raw.strip() if isinstance(raw, str) else ""
     if not key:

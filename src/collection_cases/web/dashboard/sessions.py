@@ -213,6 +213,11 @@ def set_sign_in_cookie(request: Request, response: Response, secret: str) -> Non
     _set_cookie(request, response, SIGN_IN_COOKIE, "sign-in", secret, SIGN_IN_SECONDS)
 
 
+def sign_in_started(request: Request) -> bool:
+    """The browser holds a sign-in cookie of ours (it has loaded the sign-in page)."""
+    return _unsign(request, SIGN_IN_COOKIE, "sign-in") is not None
+
+
 def sign_in_csrf_ok(request: Request, submitted: object) -> bool:
     secret = _unsign(request, SIGN_IN_COOKIE, "sign-in")
     if secret is None or not isinstance(submitted, str):
