@@ -127,7 +127,7 @@ def _set_cookie(
         httponly=True,
         samesite="strict",
         # The scheme the browser used: behind a proxy that ends TLS, uvicorn's proxy headers
-        # (X-Forwarded-Proto from a trusted address, `forwarded_allow_ips`) make it https.
+        # (X-Forwarded-Proto from an address in COLLECTION_CASES_FORWARDED_ALLOW_IPS) make it https.
         secure=request.url.scheme == "https",
     )
 
