@@ -46,10 +46,10 @@ def check_type(request: Request) -> None:
     if not content_type and _no_body(request):
         return
     if content_type.partition(";")[0].strip().lower() != FORM_TYPE:
+        sent = f"'{printable(content_type, 100)}'" if content_type else "no Content-Type"
         raise UnsupportedMediaType(
-            f"Dashboard forms are sent as {FORM_TYPE}; this request is "
-            f"'{printable(content_type, 100) or 'without a Content-Type'}'. Reload the page "
-            "and try again."
+            f"Dashboard forms are sent as {FORM_TYPE}; this request has {sent}. Reload the "
+            "page and try again."
         )
 
 
