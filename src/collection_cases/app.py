@@ -46,6 +46,7 @@ from collection_cases.ratelimit import Grants, make_limiter
 from collection_cases.request_body import BodyGuard
 from collection_cases.tokens.router import router as tokens_router
 from collection_cases.web import router as web
+from collection_cases.web.dashboard.errors import DashboardErrorPages
 
 log = logging.getLogger("collection_cases")
 
@@ -464,6 +465,8 @@ def create_app(
         max_json_body_bytes=settings.max_json_body_bytes,
         metrics=settings.metrics,
     )
+    # Errors under /dashboard as pages, the 413s and 500s of the middleware above included.
+    app.add_middleware(DashboardErrorPages)
     # Outermost: sees every answer, including the 413s the middleware above gives.
     app.add_middleware(
         BodyGuard,

@@ -3,10 +3,13 @@ tests in test_dashboard_browser.py drive the same pages in Chromium)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from html import unescape
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -56,6 +59,15 @@ async def page_csrf(client: httpx.AsyncClient, path: str) -> str:
     return csrf_of(response.text)
 
 
+async def key_form(client: httpx.AsyncClient) -> dict[str, str]:
+    """The hidden fields of the developers page's create-key form (its CSRF token and its
+    one-time form id)."""
+    html = (await client.get("/dashboard/developers")).text
+    found = re.search(r'name="form_id" value="([^"]+)"', html)
+    assert found, "no form id on the page"
+    return {"csrf_token": csrf_of(html), "form_id": found.group(1)}
+
+
 def cookie_header(response: httpx.Response, name: str) -> str:
     for value in response.headers.get_list("set-cookie"):
         if value.startswith(f"{name}="):
@@ -103,6 +115,32 @@ class TestSignIn:
         assert response.status_code == 303
         cookie = cookie_header(response, sessions.COOKIE)
         assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+
+    async def test_secure_cookies_behind_a_tls_proxy(self, app, account):
+        """Behind a proxy that ends TLS, the scheme comes from uvicorn's proxy headers (a
+        trusted X-Forwarded-Proto); the header alone, from anyone, changes nothing."""
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        for trusted, secure in (("127.0.0.1", True), ("10.9.9.9", False)):
+            proxied = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
+            transport = httpx.ASGITransport(app=proxied, client=("127.0.0.1", 4321))
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://testserver",
+                headers={"X-Forwarded-Proto": "https"},
+            ) as c:
+                form = await c.get("/dashboard/sign-in")
+                # The client sends no Secure cookie to its plain-HTTP URL: send it by hand.
+                cookie = cookie_header(form, sessions.SIGN_IN_COOKIE).split(";")[0]
+                signed = await c.post(
+                    "/dashboard/sign-in",
+                    data={"key": account.sk_test, "csrf_token": csrf_of(form.text)},
+                    headers={"Cookie": cookie},
+                )
+            assert signed.status_code == 303
+            for response, name in ((form, sessions.SIGN_IN_COOKIE), (signed, sessions.COOKIE)):
+                attributes = {p.strip().lower() for p in cookie_header(response, name).split(";")}
+                assert ("secure" in attributes) is secure, (trusted, name)
 
     async def test_live_key_shows_live_mode(self, browser_client, account):
         await sign_in(browser_client, account.sk_live)
@@ -558,11 +596,56 @@ class TestCasePage:
         assert got.content == b"hello dashboard\n"
         assert got.headers["content-disposition"].startswith('attachment; filename="notes.txt"')
 
+    async def test_a_download_is_served_as_the_api_serves_it(self, signed_in, client, account):
+        case = await make_case(client, account)
+        name = "Rechnung März; 2024.txt"
+        uploaded = await client.post(
+            f"/v1/collection_cases/{case['id']}/files",
+            headers=account.headers,
+            files={"file": (name, b"amount;due\n1;2\n", "text/plain")},
+            data={"document_type": "original_invoice"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        file_id = uploaded.json()["id"]
+        ours = await signed_in.get(f"/dashboard/files/{file_id}")
+        api = await client.get(f"/v1/case_files/{file_id}/contents", headers=account.headers)
+        assert ours.status_code == api.status_code == 200
+        assert ours.content == api.content
+        for header in (
+            "content-type",
+            "content-length",
+            "content-disposition",
+            "x-content-type-options",
+            "cache-control",
+        ):
+            assert ours.headers[header] == api.headers[header], header
+        assert ours.headers["content-disposition"] == (
+            'attachment; filename="Rechnung M_rz_ 2024.txt"; '
+            "filename*=UTF-8''Rechnung%20M%C3%A4rz%3B%202024.txt"
+        )
+
+
+def test_the_dashboard_uses_only_public_names_of_other_modules():
+    """The dashboard calls the domains through what they publish (e.g. files.download), never
+    through another module's private helpers."""
+    import ast
+    from pathlib import Path
+
+    import collection_cases.web.dashboard as dashboard
+
+    for source in Path(dashboard.__file__).parent.glob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("collection"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{source.name} imports {private} from {node.module}"
+
 
 class TestDevelopers:
     async def test_create_use_and_revoke_a_key(self, signed_in, client, account):
-        token = await page_csrf(signed_in, "/dashboard/developers")
-        form = {"csrf_token": token, "name": "Ops board"}
+        form = await key_form(signed_in)
+        token = form["csrf_token"]
+        form["name"] = "Ops board"
         form |= {f"permission_{r}": "none" for r in ("case_files", "case_chats", "tokens")}
         form |= {"permission_collection_cases": "read", "permission_events": "write"}
         created = await signed_in.post("/dashboard/developers/tokens", data=form)
@@ -588,12 +671,55 @@ class TestDevelopers:
         ).status_code == 401
 
     async def test_a_bad_key_form_says_why(self, signed_in):
-        token = await page_csrf(signed_in, "/dashboard/developers")
-        response = await signed_in.post(
-            "/dashboard/developers/tokens", data={"csrf_token": token, "name": ""}
-        )
+        form = await key_form(signed_in)
+        response = await signed_in.post("/dashboard/developers/tokens", data={**form, "name": ""})
         assert response.status_code == 400
+        assert "Invalid name: String should have at least 1 character." in response.text
         assert 'role="alert"' in response.text
+
+    async def _keys_named(self, client, account, name):  # type: ignore[no-untyped-def]
+        listed = (await client.get("/v1/tokens?limit=100", headers=account.headers)).json()
+        return [t for t in listed["data"] if t["name"] == name]
+
+    async def test_sending_the_form_again_creates_no_second_key(self, signed_in, client, account):
+        """A reload of the answer (the browser sends the form again) shows no key and makes
+        none: the form's one-time id was taken by the first."""
+        form = {**await key_form(signed_in), "name": "Sent twice", "permission_events": "read"}
+        first = await signed_in.post("/dashboard/developers/tokens", data=form)
+        assert first.status_code == 201
+        key = re.search(r'id="new-key-value">(rk_test_\w+)<', first.text)
+        assert key
+        again = await signed_in.post("/dashboard/developers/tokens", data=form)
+        assert again.status_code == 409
+        assert key.group(1) not in again.text
+        assert 'id="new-key-value"' not in again.text
+        [made] = await self._keys_named(client, account, "Sent twice")
+        assert f"it created the key Sent twice ({made['id']})" in again.text
+        # A fresh form (the page loaded again) creates another key.
+        fresh = {**form, "form_id": (await key_form(signed_in))["form_id"]}
+        assert fresh["form_id"] != form["form_id"]
+        assert (await signed_in.post("/dashboard/developers/tokens", data=fresh)).status_code == 201
+        assert len(await self._keys_named(client, account, "Sent twice")) == 2
+
+    async def test_a_double_click_creates_one_key(self, signed_in, client, account):
+        form = {**await key_form(signed_in), "name": "Clicked twice", "permission_events": "read"}
+        answers = await asyncio.gather(
+            *(signed_in.post("/dashboard/developers/tokens", data=form) for _ in range(2))
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409]
+        assert sum('id="new-key-value"' in a.text for a in answers) == 1
+        assert len(await self._keys_named(client, account, "Clicked twice")) == 1
+
+    async def test_a_form_without_its_id_creates_nothing(self, signed_in, client, account):
+        form = {**await key_form(signed_in), "name": "No id", "permission_events": "read"}
+        for form_id in (None, "", "short", "é" * 32):
+            sent = {k: v for k, v in form.items() if k != "form_id"}
+            if form_id is not None:
+                sent["form_id"] = form_id
+            response = await signed_in.post("/dashboard/developers/tokens", data=sent)
+            assert response.status_code == 400, form_id
+            assert "reload it" in response.text
+        assert await self._keys_named(client, account, "No id") == []
 
     async def test_webhooks_and_events(self, signed_in, client, account):
         endpoint = await client.post(
@@ -617,3 +743,428 @@ async def test_due_dates_are_calendar_days(signed_in, client, account):
     case = await make_case(client, account)
     html = (await signed_in.get(f"/dashboard/cases/{case['id']}")).text
     assert f"<dd>{date(2024, 11, 1).strftime('%b')} 1, 2024</dd>" in html
+
+
+class TestHostileCookiesAndTokens:
+    """A cookie or token that is not ASCII is refused like any wrong one, never a 500
+    (hmac.compare_digest raises TypeError on such a str)."""
+
+    @pytest.mark.parametrize("value", ["abc.é", "é.é", "é", "abc.\u2603"])
+    async def test_a_non_ascii_session_cookie_opens_nothing(
+        self, browser_client, monkeypatch, value
+    ):
+        def no_query(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise AssertionError("a forged cookie must be refused before any query")
+
+        monkeypatch.setattr(sessions.db, "fetch_one", no_query)
+        cookie = f"{sessions.COOKIE}={value}".encode()
+        response = await browser_client.get("/dashboard", headers={"Cookie": cookie})
+        assert response.status_code == 303
+        assert response.headers["location"] == "/dashboard/sign-in"
+
+    async def test_the_sign_in_page_ignores_non_ascii_cookies(self, browser_client):
+        cookie = f"{sessions.COOKIE}=abc.é; {sessions.SIGN_IN_COOKIE}=abc.é".encode()
+        response = await browser_client.get("/dashboard/sign-in", headers={"Cookie": cookie})
+        assert response.status_code == 200
+        # The refused cookie is replaced with a fresh one of ours.
+        assert cookie_header(response, sessions.SIGN_IN_COOKIE).isascii()
+
+    @pytest.mark.parametrize("token", ["é", "\u2603" * 43, "a\x00"])
+    async def test_a_hostile_sign_in_token_is_refused(self, browser_client, account, token):
+        await browser_client.get("/dashboard/sign-in")
+        response = await browser_client.post(
+            "/dashboard/sign-in", data={"key": account.sk_test, "csrf_token": token}
+        )
+        assert response.status_code == 403
+        assert sessions.COOKIE not in browser_client.cookies
+
+    @pytest.mark.parametrize("token", ["é", "\u2603" * 43])
+    async def test_a_non_ascii_form_token_is_refused(self, signed_in, client, account, token):
+        case = await make_case(client, account)
+        response = await signed_in.post(
+            f"/dashboard/cases/{case['id']}/pause", data={"csrf_token": token}
+        )
+        assert response.status_code == 403
+        assert "did not come from this dashboard session" in response.text
+        signed_out = await signed_in.post("/dashboard/sign-out", data={"csrf_token": token})
+        assert signed_out.status_code == 403
+        assert (await signed_in.get("/dashboard")).status_code == 200
+
+
+# Values no page may answer with a 5xx: NUL, invalid UTF-8, the ends of the calendar, numbers
+# past any integer type, long and non-ASCII strings.
+HOSTILE_VALUES = [
+    "%00",
+    "ab%00c",
+    "%ED%A0%80",
+    "%FF%FE",
+    "9999-12-31",
+    "0001-01-01",
+    "1969-12-31",
+    "-1",
+    "99999999999999999999999",
+    "1e309",
+    "x" * 3000,
+    "%C3%A9",
+    "dc_%00",
+    "evt_" + "0" * 40,
+]
+QUERY_PARAMS = [
+    "status",
+    "debtor_country",
+    "debtor_type",
+    "created_from",
+    "created_to",
+    "q",
+    "starting_after",
+    "ending_before",
+    "event_type",
+    "events_after",
+    "events_before",
+    "done",
+]
+
+
+@pytest.fixture
+async def sweeper(settings, pool, account):  # type: ignore[no-untyped-def]
+    """A signed-in client of an app without rate limits, for tests that send many requests
+    (a 429 must not hide what the page would answer)."""
+    app = create_app(settings.model_copy(update={"rate_limit_per_second": 0}), pool=pool)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        assert (await sign_in(c, account.sk_test)).status_code == 303
+        yield c
+
+
+class TestHostileQueries:
+    async def test_dates_at_the_ends_of_the_calendar(self, signed_in, client, account):
+        case = await make_case(client, account)
+        ref = case["reference"]
+        cases = "/dashboard/cases"
+        found = {
+            "created_to=9999-12-31": True,
+            "created_from=0001-01-01": True,
+            "created_from=0001-01-01&created_to=9999-12-31": True,
+            "created_from=9999-12-31": False,
+            "created_to=0001-01-01": False,
+            "created_to=1969-12-31": False,
+            "created_to=1970-01-01": False,
+        }
+        for query, listed in found.items():
+            response = await signed_in.get(f"{cases}?{query}")
+            assert response.status_code == 200, (query, response.text)
+            assert (ref in response.text) is listed, query
+
+    async def test_a_search_with_nul_is_refused(self, signed_in, client, account):
+        await make_case(client, account)
+        response = await signed_in.get("/dashboard/cases?q=ab%00c")
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("text/html")
+        assert "must not contain NUL characters" in response.text
+        assert 'id="no-cases"' in response.text
+
+    async def test_nothing_is_parsed_before_the_sign_in(self, browser_client):
+        for query in ("created_to=9999-12-31", "q=ab%00c", "created_from=soon"):
+            response = await browser_client.get(f"/dashboard/cases?{query}")
+            assert response.status_code == 303, query
+            assert response.headers["location"] == "/dashboard/sign-in"
+
+    @pytest.mark.parametrize("value", ["%00", "x" * 3000, "dc_%ED%A0%80", "evt_" + "0" * 40])
+    async def test_a_cursor_that_names_nothing_is_a_400_page(self, signed_in, value):
+        for path in (
+            f"/dashboard/cases?starting_after={value}",
+            f"/dashboard/cases?ending_before={value}",
+            f"/dashboard/developers?events_after={value}",
+            f"/dashboard/developers?events_before={value}",
+        ):
+            response = await signed_in.get(path)
+            assert response.status_code == 400, path
+            assert response.headers["content-type"].startswith("text/html"), path
+
+    async def test_no_query_value_is_a_5xx(self, sweeper, client, account):
+        case = await make_case(client, account)
+        paths = [
+            "/dashboard",
+            "/dashboard/cases",
+            f"/dashboard/cases/{case['id']}",
+            "/dashboard/developers",
+            "/dashboard/sign-in",
+        ]
+        for path in paths:
+            for name in QUERY_PARAMS:
+                for value in HOSTILE_VALUES:
+                    response = await sweeper.get(f"{path}?{name}={value}")
+                    assert response.status_code in (200, 303, 400), (path, name, value)
+
+    async def test_no_path_value_is_a_5xx(self, sweeper):
+        for value in HOSTILE_VALUES:
+            for path in (f"/dashboard/cases/{value}", f"/dashboard/files/{value}"):
+                response = await sweeper.get(path)
+                assert response.status_code in (400, 404), (path, response.text)
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class TestHostileForms:
+    async def test_no_form_value_is_a_5xx(self, sweeper, client, account):
+        case = await make_case(client, account, debtor__type="company")
+        token = quote(await page_csrf(sweeper, "/dashboard/developers"), safe="")
+        forms = {
+            f"/dashboard/cases/{case['id']}/contact": {
+                "email": "jo@example.com",
+                "phone": "",
+                "contact_person": "Jo Doe",
+            },
+            f"/dashboard/cases/{case['id']}/chat": {"message": "Any news?"},
+            "/dashboard/developers/tokens": {
+                "name": "sweep",
+                "expires_on": "",
+                "permission_events": "read",
+            },
+        }
+        for path, fields in forms.items():
+            for name in fields:
+                for value in HOSTILE_VALUES:
+                    sent = {**{k: quote(v) for k, v in fields.items()}, name: value}
+                    sent["form_id"] = secrets.token_urlsafe(24)  # a fresh form each time
+                    body = f"csrf_token={token}&" + "&".join(f"{k}={v}" for k, v in sent.items())
+                    response = await sweeper.post(path, content=body.encode(), headers=FORM)
+                    assert response.status_code in (201, 303, 400, 422), (path, name, value)
+        for value in HOSTILE_VALUES:
+            revoke = await sweeper.post(
+                f"/dashboard/developers/tokens/{value}/revoke",
+                content=f"csrf_token={token}".encode(),
+                headers=FORM,
+            )
+            assert revoke.status_code == 404, value
+
+    async def test_no_key_is_a_5xx_at_sign_in(self, browser_client):
+        form = await browser_client.get("/dashboard/sign-in")
+        token = quote(csrf_of(form.text), safe="")
+        for value in HOSTILE_VALUES:
+            response = await browser_client.post(
+                "/dashboard/sign-in",
+                content=f"csrf_token={token}&key={value}".encode(),
+                headers=FORM,
+            )
+            assert response.status_code in (400, 401), value
+
+    @pytest.mark.parametrize(
+        ("expires_on", "status"),
+        [("9999-12-31", 201), ("0001-01-01", 400), ("99999-01-01", 400), ("2024-02-30", 400)],
+    )
+    async def test_key_expiry_dates(self, signed_in, expires_on, status):
+        response = await signed_in.post(
+            "/dashboard/developers/tokens",
+            data={
+                **await key_form(signed_in),
+                "name": "dated",
+                "permission_events": "read",
+                "expires_on": expires_on,
+            },
+        )
+        assert response.status_code == status, response.text
+
+
+class TestFormBodies:
+    """Dashboard posts are small URL-encoded forms: anything else is refused before its body
+    is read (415), a form over the bound is refused as it arrives (413)."""
+
+    @pytest.fixture
+    def parsed(self, monkeypatch):  # type: ignore[no-untyped-def]
+        """How often a multipart body was parsed (it never should be)."""
+        from starlette import formparsers
+
+        calls: list[int] = []
+        original = formparsers.MultiPartParser.parse
+
+        async def parse(self):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            return await original(self)
+
+        monkeypatch.setattr(formparsers.MultiPartParser, "parse", parse)
+        return calls
+
+    async def test_a_multipart_sign_in_is_refused_unread(self, browser_client, parsed):
+        response = await browser_client.post(
+            "/dashboard/sign-in",
+            # Under the app's body limit (1 MiB): the dashboard's own check answers.
+            files={"file": ("big.bin", b"\0" * (900 * 1024), "application/octet-stream")},
+            data={"key": "sk_test_x", "csrf_token": "x"},
+        )
+        assert response.status_code == 415
+        assert response.headers["content-type"].startswith("text/html")
+        assert "application/x-www-form-urlencoded" in response.text
+        assert parsed == []
+
+    @pytest.mark.parametrize(
+        "content_type", ["multipart/form-data; boundary=x", "application/json", "text/plain", ""]
+    )
+    async def test_a_signed_in_post_of_another_type_is_refused_unread(
+        self, signed_in, client, account, parsed, content_type
+    ):
+        case = await make_case(client, account)
+        token = await page_csrf(signed_in, f"/dashboard/cases/{case['id']}")
+        response = await signed_in.post(
+            f"/dashboard/cases/{case['id']}/pause",
+            content=f"csrf_token={quote(token)}".encode(),
+            headers={"Content-Type": content_type},
+        )
+        assert response.status_code == 415
+        assert parsed == []
+        stored = await client.get(f"/v1/collection_cases/{case['id']}", headers=account.headers)
+        assert stored.json()["status"] == "active"
+
+    async def test_the_type_is_checked_before_the_session(self, browser_client, parsed):
+        response = await browser_client.post(
+            "/dashboard/sign-out", files={"f": ("a.txt", b"a", "text/plain")}
+        )
+        assert response.status_code == 415
+        assert parsed == []
+
+    async def test_a_form_declared_too_large_is_refused(self, signed_in, client, account):
+        case = await make_case(client, account)
+        path = f"/dashboard/cases/{case['id']}"
+        token = await page_csrf(signed_in, path)
+        response = await signed_in.post(
+            f"{path}/chat", data={"csrf_token": token, "message": "x" * 200_000}
+        )
+        assert response.status_code == 413
+        assert response.headers["content-type"].startswith("text/html")
+        chat = await client.get(f"/v1/collection_cases/{case['id']}/chat", headers=account.headers)
+        assert chat.json()["data"] == []
+
+    async def test_a_streamed_form_is_cut_off_at_the_bound(self, browser_client):
+        await browser_client.get("/dashboard/sign-in")  # its cookie: the body is read
+
+        async def body():  # no Content-Length: chunked
+            for _ in range(64):
+                yield b"key=" + b"x" * 16 * 1024 + b"&"
+
+        response = await browser_client.post("/dashboard/sign-in", content=body(), headers=FORM)
+        assert response.status_code == 413
+        assert "larger than the 128 KiB" in response.text
+
+    async def test_a_post_refused_on_its_headers_is_not_read(
+        self, browser_client, signed_in, client, account, monkeypatch
+    ):
+        from collection_cases.web.dashboard import forms
+
+        case = await make_case(client, account)
+        token = await page_csrf(signed_in, f"/dashboard/cases/{case['id']}")
+
+        async def unread(request):  # type: ignore[no-untyped-def]
+            raise AssertionError("the body of a post refused on its headers was read")
+
+        monkeypatch.setattr(forms, "read_form", unread)
+        elsewhere = {"Origin": "https://evil.example"}
+        refused = [
+            # From another origin, with the session and its token.
+            await signed_in.post(
+                f"/dashboard/cases/{case['id']}/pause",
+                data={"csrf_token": token},
+                headers=elsewhere,
+            ),
+            await signed_in.post("/dashboard/sign-in", data={"key": "x"}, headers=elsewhere),
+        ]
+        browser_client.cookies.clear()
+        # A sign-in without the sign-in page's cookie.
+        refused.append(await browser_client.post("/dashboard/sign-in", data={"key": "x" * 1000}))
+        assert [r.status_code for r in refused] == [403, 403, 403]
+        stored = await client.get(f"/v1/collection_cases/{case['id']}", headers=account.headers)
+        assert stored.json()["status"] == "active"
+
+    async def test_the_longest_chat_message_fits(self, signed_in, client, account):
+        case = await make_case(client, account)
+        path = f"/dashboard/cases/{case['id']}"
+        token = await page_csrf(signed_in, path)
+        message = "\N{GRINNING FACE}" * 10_000  # 4 bytes each, 12 percent-encoded
+        sent = await signed_in.post(f"{path}/chat", data={"csrf_token": token, "message": message})
+        assert sent.status_code == 303, sent.text
+        chat = await client.get(f"/v1/collection_cases/{case['id']}/chat", headers=account.headers)
+        assert chat.json()["data"][0]["message"] == message
+
+    async def test_too_many_fields(self, browser_client):
+        await browser_client.get("/dashboard/sign-in")
+        body = "&".join(f"f{i}=x" for i in range(100))
+        response = await browser_client.post(
+            "/dashboard/sign-in", content=body.encode(), headers=FORM
+        )
+        assert response.status_code == 400
+        assert "fields" in response.text
+
+
+def _is_page(response: httpx.Response) -> bool:
+    return response.headers["content-type"].startswith("text/html") and (
+        "<!doctype html>" in response.text
+    )
+
+
+class TestErrorPages:
+    """Every error under /dashboard is a page, including those given around its routes (the
+    body limit, the database, unknown URLs); the API keeps its JSON."""
+
+    async def test_an_unknown_dashboard_url_is_a_page(self, browser_client, client):
+        response = await browser_client.get("/dashboard/nope")
+        assert response.status_code == 404
+        assert _is_page(response)
+        assert "Unrecognized request URL (GET /dashboard/nope)." in response.text
+        assert response.headers["request-id"].startswith("req_")
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        api = await client.get("/v1/nope")
+        assert api.status_code == 404
+        assert api.headers["content-type"] == "application/json"
+
+    async def test_a_wrong_method_is_a_page_with_allow(self, browser_client):
+        response = await browser_client.get("/dashboard/sign-out")
+        assert response.status_code == 405
+        assert _is_page(response)
+        assert response.headers["allow"] == "POST"
+
+    async def test_a_body_over_the_apps_limit_is_a_page(self, browser_client, client, account):
+        big = b"key=" + b"x" * (2 * 1024 * 1024)
+        response = await browser_client.post("/dashboard/sign-in", content=big, headers=FORM)
+        assert response.status_code == 413
+        assert _is_page(response)
+        assert "larger than the 1048576 bytes allowed" in response.text
+        api = await client.post(
+            "/v1/collection_cases",
+            content=b'{"x": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+            headers={**account.headers, "Content-Type": "application/json"},
+        )
+        assert api.status_code == 413
+        assert api.headers["content-type"] == "application/json"
+
+    async def test_the_database_down_is_a_page(self, signed_in, monkeypatch):
+        import psycopg
+
+        async def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise psycopg.OperationalError("connection refused")
+
+        monkeypatch.setattr(sessions, "current", down)
+        response = await signed_in.get("/dashboard/cases")
+        assert response.status_code == 503
+        assert _is_page(response)
+        assert "The database is unreachable right now" in response.text
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["cache-control"] == "no-store"
+
+    async def test_an_unexpected_error_is_a_page(self, signed_in, monkeypatch):
+        from collection_cases.web.dashboard import router as dashboard
+
+        def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(dashboard, "_summaries", broken)
+        response = await signed_in.get("/dashboard")
+        assert response.status_code == 500
+        assert _is_page(response)
+        assert "An unexpected error occurred; it has been logged." in response.text
+        assert "a bug" not in response.text
+
+    async def test_pages_and_files_pass_through(self, signed_in):
+        assert (await signed_in.get("/dashboard")).status_code == 200
+        denied = await signed_in.get("/dashboard/files/file_nope")
+        assert denied.status_code == 404
+        assert _is_page(denied)

@@ -214,6 +214,29 @@ class TestDashboard:
         assert page.foreign(base) == []
 
 
+class TestKeys:
+    async def test_a_new_key_is_shown_once_and_a_reload_makes_no_other(self, page, live_server):
+        p, base = page.page, live_server
+        name = f"Browser key {id(p)}"
+        await sign_in(p, base, DEMO_KEY)
+        await p.goto(f"{base}/dashboard/developers")
+        await p.get_by_label("Name").fill(name)
+        await p.get_by_role("button", name="Create key").click()
+        key = await p.locator("#new-key-value").text_content()
+        assert key
+        assert key.startswith("rk_test_")
+        # Reloading the answer sends the form again: no second key, and the key is not shown.
+        await p.reload()
+        await expect(p.get_by_role("alert")).to_contain_text("This form was already sent")
+        await expect(p.locator("#new-key-value")).to_have_count(0)
+        assert key not in await p.content()
+        with api(base) as c:
+            tokens = c.get("/v1/tokens", params={"limit": 100}).json()["data"]
+        assert [t["name"] for t in tokens].count(name) == 1
+        assert page.foreign(base) == []
+        assert page.csp_violations == []
+
+
 class TestOnAPhone:
     async def test_pages_fit_a_narrow_screen(self, browser, live_server, demo_case):
         context = await browser.new_context(viewport={"width": 390, "height": 844})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -169,11 +168,6 @@ async def retrieve_case_file(file_id: FileId, access: CaseFilesRead) -> Response
     return json_response(files.render(row))
 
 
-def _content_disposition(filename: str) -> str:
-    fallback = "".join(ch if ch.isascii() and ch not in '"\\;' else "_" for ch in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
 @router.get(
     "/v1/case_files/{file_id}/contents",
     operation_id="download_case_file",
@@ -199,14 +193,4 @@ async def download_case_file(request: Request, file_id: FileId, access: CaseFile
     row = await files.get_file_row(access.conn, principal=access.principal, file_id=file_id)
     # The connection goes back before the bytes stream: a slow reader must not hold it.
     await db.release(request.scope["state"])
-    store: FileStore = request.app.state.file_store
-    return StreamingResponse(
-        store.read(row["storage_key"]),
-        media_type=row["content_type"],
-        headers={
-            "Content-Length": str(row["size"]),
-            "Content-Disposition": _content_disposition(row["filename"]),
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return files.download(request.app.state.file_store, row)

@@ -8,6 +8,9 @@ back here with a CSRF token; success answers 303 to the page (post/redirect/get)
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,11 +18,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.datastructures import FormData
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 
 from collection_cases import db, ids, ratelimit
 from collection_cases.accounts.dependencies import Requirement, api_routes, requirement_of
@@ -35,19 +39,25 @@ from collection_cases.errors import (
     ApiError,
     PermissionDenied,
     from_validation_errors,
+    printable,
 )
 from collection_cases.events import service as events
 from collection_cases.events import webhooks
 from collection_cases.events.types import EVENT_TYPES
 from collection_cases.files import service as files
-from collection_cases.files.router import _content_disposition
-from collection_cases.files.storage import FileStore
+from collection_cases.idempotency import service as idempotency
+from collection_cases.idempotency.service import (
+    Idempotency,
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    Replay,
+)
 from collection_cases.pagination import ListParams
 from collection_cases.payments import service as payments
 from collection_cases.tokens import service as tokens
 from collection_cases.tokens.schemas import TokenCreate
-from collection_cases.validation import country_code
-from collection_cases.web.dashboard import chart, sessions
+from collection_cases.validation import country_code, safe_text
+from collection_cases.web.dashboard import chart, forms, sessions
 from collection_cases.web.dashboard.format import Formatter, negotiate
 from collection_cases.web.dashboard.sessions import Session
 
@@ -165,6 +175,8 @@ def _same_origin(request: Request) -> bool:
 async def signed_in(request: Request, *, post: bool = False) -> AsyncIterator[View]:
     """The request's view, or SignInRequired. A post must carry the session's CSRF token and
     come from this origin (else 403, before anything is done)."""
+    if post:
+        forms.check_type(request)  # before anything is read or looked up
     async with request.app.state.pool.connection() as conn:
         session = await sessions.current(conn, request)
         if session is None:
@@ -181,10 +193,10 @@ async def signed_in(request: Request, *, post: bool = False) -> AsyncIterator[Vi
             state.rate_grants,
         )
         if post:
-            view.form = await request.form()
-            if not _same_origin(request) or not sessions.csrf_ok(
-                session, view.form.get("csrf_token")
-            ):
+            # A post from another origin is refused on its headers: its body is never read.
+            if _same_origin(request):
+                view.form = await forms.read_form(request)
+            if view.form is None or not sessions.csrf_ok(session, view.form.get("csrf_token")):
                 raise FormRefused(
                     "This form did not come from this dashboard session (its security token "
                     "is missing, wrong or from an earlier sign-in). Reload the page and try again."
@@ -206,7 +218,7 @@ def render(
 
     view = view or getattr(request.state, "dashboard_view", None)
     fmt = _fmt(request)
-    done = DONE.get(request.query_params.get("done", ""))
+    context.setdefault("done", DONE.get(request.query_params.get("done", "")))
     response = page(
         request,
         template,
@@ -217,7 +229,6 @@ def render(
         csrf=view.session.csrf if view else None,
         status_labels=STATUS_LABELS,
         requirement_labels=REQUIREMENT_LABELS,
-        done=done,
         **context,
     )
     response.status_code = status
@@ -229,19 +240,31 @@ def render(
     return response
 
 
+ERROR_TITLES = {
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    408: "Too slow",
+    409: "Already done",
+    413: "Too large",
+    415: "Not a form",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Not available right now",
+}
+
+
 def error_page(request: Request, exc: ApiError) -> Response:
-    titles = {
-        401: "Not signed in",
-        403: "Not allowed",
-        404: "Not found",
-        429: "Too many requests",
-    }
+    """An error as a dashboard page: its status, its message, its headers (Retry-After...)."""
     response = render(
         request,
         "dashboard/error.html",
         status=exc.status_code,
-        title=titles.get(exc.status_code, "Something is not right"),
+        title=ERROR_TITLES.get(exc.status_code, "Something is not right"),
         message=exc.message,
+        # A notice of the page's query (?done=...) is not this answer's.
+        done=None,
     )
     for name, value in exc.headers.items():
         response.headers[name] = value
@@ -302,12 +325,17 @@ async def sign_in_page(request: Request) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
-    form = await request.form()
-    if not _same_origin(request) or not sessions.sign_in_csrf_ok(request, form.get("csrf_token")):
-        raise FormRefused(
-            "This sign-in form has expired or did not come from this dashboard. Open the "
-            "sign-in page again."
-        )
+    refused = FormRefused(
+        "This sign-in form has expired or did not come from this dashboard. Open the "
+        "sign-in page again."
+    )
+    forms.check_type(request)
+    # Without the sign-in page's cookie, or from another origin, the body is never read.
+    if not _same_origin(request) or not sessions.sign_in_started(request):
+        raise refused
+    form = await forms.read_form(request)
+    if not sessions.sign_in_csrf_ok(request, form.get("csrf_token")):
+        raise refused
     raw = form.get("key")
     key = raw.strip() if isinstance(raw, str) else ""
     if not key:
@@ -419,6 +447,8 @@ class CaseFilters:
     created_to: date | None = None
     search: str | None = None
     problems: list[str] = field(default_factory=list)
+    # A search no case can match (NUL, not valid Unicode): the list is not searched at all.
+    refused: str | None = None
 
     def query(self) -> dict[str, str]:
         """The filters as the list's query string (for the next/previous links)."""
@@ -451,7 +481,7 @@ def _filters(query: Mapping[str, str]) -> CaseFilters:
     if status in STATUSES:
         f.status = status
     elif status:
-        f.problems.append(f"Unknown status '{status[:40]}'.")
+        f.problems.append(f"Unknown status '{printable(status, 40)}'.")
     country = query.get("debtor_country", "").strip()
     if country:
         try:
@@ -467,10 +497,13 @@ def _filters(query: Mapping[str, str]) -> CaseFilters:
             try:
                 setattr(f, name, date.fromisoformat(value))
             except ValueError:
-                f.problems.append(f"'{value[:20]}' is not a date (YYYY-MM-DD).")
+                f.problems.append(f"'{printable(value, 20)}' is not a date (YYYY-MM-DD).")
     search = query.get("q", "").strip()
     if search:
-        f.search = search[:255]
+        try:
+            f.search = safe_text(search[:255])
+        except ValueError as exc:
+            f.refused = f"The search {exc}: nothing was searched."
     return f
 
 
@@ -478,21 +511,50 @@ def _unix(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
+_EPOCH = date(1970, 1, 1)
+
+
+def _created_range(filters: CaseFilters) -> tuple[int | None, int | None]:
+    """created_gte and created_lt for the chosen days: from the start of the first to the start
+    of the day after the last, kept within the Unix times the lists take (from 1970 on). Any
+    calendar date is fine: before 1970 is the beginning, the last day there is has no end."""
+    gte = lt = None
+    if filters.created_from is not None:
+        gte = _unix(max(filters.created_from, _EPOCH))
+    if filters.created_to is not None and filters.created_to < date.max:
+        lt = _unix(max(filters.created_to + timedelta(days=1), _EPOCH))
+    return gte, lt
+
+
 @router.get("/cases")
 async def case_list(request: Request) -> Response:
-    query = request.query_params
-    filters = _filters(query)
-    after = query.get("starting_after") or None
-    before = None if after else (query.get("ending_before") or None)
-    params = ListParams(
-        limit=PAGE_SIZE,
-        starting_after=after,
-        ending_before=before,
-        created_gte=_unix(filters.created_from) if filters.created_from else None,
-        created_lt=_unix(filters.created_to + timedelta(days=1)) if filters.created_to else None,
-    )
     async with signed_in(request) as view:
         view.need("cases.list")
+        query = request.query_params
+        filters = _filters(query)
+        if filters.refused is not None:
+            return render(
+                request,
+                "dashboard/cases.html",
+                status=400,
+                filters=filters,
+                cases=[],
+                count=None,
+                next_url=None,
+                previous_url=None,
+                statuses=STATUSES,
+                error=filters.refused,
+            )
+        after = query.get("starting_after") or None
+        before = None if after else (query.get("ending_before") or None)
+        created_gte, created_lt = _created_range(filters)
+        params = ListParams(
+            limit=PAGE_SIZE,
+            starting_after=after,
+            ending_before=before,
+            created_gte=created_gte,
+            created_lt=created_lt,
+        )
         page = await cases.list_cases(
             view.conn,
             principal=view.principal,
@@ -740,17 +802,7 @@ async def download(request: Request, file_id: str) -> Response:
         view.need("files.download")
         row = await files.get_file_row(view.conn, principal=view.principal, file_id=file_id)
     # The connection is back in the pool before the bytes stream.
-    store: FileStore = request.app.state.file_store
-    return StreamingResponse(
-        store.read(row["storage_key"]),
-        media_type=row["content_type"],
-        headers={
-            "Content-Length": str(row["size"]),
-            "Content-Disposition": _content_disposition(row["filename"]),
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return files.download(request.app.state.file_store, row)
 
 
 # Developers ------------------------------------------------------------------------------------
@@ -826,6 +878,7 @@ async def _developers_page(
         events_previous=events_previous,
         created=created,
         error=error,
+        form_id=secrets.token_urlsafe(24),
         resources=RESOURCES,
         case_id_of=_case_id_of,
     )
@@ -843,6 +896,13 @@ async def developers(request: Request) -> Response:
         return await _developers_page(view)
 
 
+# The create-key form's one-time id (secrets.token_urlsafe(24)), and the fingerprint every
+# use of it shares: a second use is a replay, whatever the fields.
+_FORM_ID = re.compile(r"[A-Za-z0-9_-]{32}")
+_CREATE_KEY = hashlib.sha256(b"dashboard: create a key").hexdigest()
+_STALE_FORM = "This form is from an older version of the page: reload it and try again."
+
+
 @router.post("/developers/tokens")
 async def create_key(request: Request) -> Response:
     async with signed_in(request, post=True) as view:
@@ -854,14 +914,34 @@ async def create_key(request: Request) -> Response:
                 permissions.append(f"{resource}:{level}")
         body: dict[str, Any] = {"name": view.field("name").strip(), "permissions": permissions}
         expires = view.field("expires_on").strip()
+        form_id = view.field("form_id")
+        if not _FORM_ID.fullmatch(form_id):
+            return await _developers_page(view, error=_STALE_FORM, status=400)
+        # Each rendering of the form has its own id, taken once: the same form sent again (a
+        # reload of this answer, a double click) creates nothing. Its stored "response" names
+        # the token, never its key.
+        idem = Idempotency(f"dashboard:create-key:{form_id}", _CREATE_KEY)
         try:
             if expires:
                 body["expires_at"] = _unix(date.fromisoformat(expires))
             params = TokenCreate.model_validate(body)
             async with view.conn.transaction():
+                await idempotency.begin(view.conn, view.principal, idem)
                 created = await tokens.create_from_request(
                     view.conn, principal=view.principal, params=params
                 )
+                made = {"id": created["id"], "name": created["name"]}
+                await idempotency.store(view.conn, view.principal, idem, 201, orjson.dumps(made))
+        except Replay as replay:
+            made = orjson.loads(bytes(replay.response.body))
+            error = (
+                f"This form was already sent: it created the key {made['name']} ({made['id']}), "
+                "shown once then. If you did not copy it, revoke it and create another."
+            )
+            return await _developers_page(view, error=error, status=409)
+        except (IdempotencyInFlight, IdempotencyMismatch):
+            error = "This form is being sent already: wait for its answer, then reload the page."
+            return await _developers_page(view, error=error, status=409)
         except ValueError as exc:
             # A pydantic ValidationError is a ValueError too: say which field, as the API does.
             error = (
@@ -874,7 +954,8 @@ async def create_key(request: Request) -> Response:
             if exc.status_code in (401, 403, 404, 429):
                 raise
             return await _developers_page(view, error=exc.message, status=exc.status_code)
-        # The key is shown in this answer only: no redirect, nothing in a URL.
+        # The key is shown in this answer only: no redirect, nothing in a URL, and sending the
+        # form again shows no key (above).
         return await _developers_page(view, created=created, status=201)
 
 

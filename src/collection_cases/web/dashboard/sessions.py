@@ -80,6 +80,15 @@ def _keys(request: Request) -> tuple[bytes, bytes]:
     )
 
 
+def _same(submitted: str, expected: str) -> bool:
+    """Constant-time equality of a value the browser sent and the one we expect, as bytes
+    (hmac.compare_digest raises TypeError on a str that is not ASCII: a hostile cookie or
+    form field would be a 500 instead of a refusal)."""
+    return hmac.compare_digest(
+        submitted.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def _session_id(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -96,11 +105,12 @@ class Session:
 def _unsign(request: Request, name: str, purpose: str) -> str | None:
     """The secret of a cookie whose signature is right, else None."""
     value = request.cookies.get(name)
-    if not value:
+    # Ours are base64url: anything else is refused here, before any query.
+    if not value or not value.isascii():
         return None
     secret, _, signature = value.partition(".")
     signing, _ = _keys(request)
-    if not secret or not hmac.compare_digest(signature, _mac(signing, purpose, secret)):
+    if not secret or not _same(signature, _mac(signing, purpose, secret)):
         return None
     return secret
 
@@ -116,6 +126,8 @@ def _set_cookie(
         path=COOKIE_PATH,
         httponly=True,
         samesite="strict",
+        # The scheme the browser used: behind a proxy that ends TLS, uvicorn's proxy headers
+        # (X-Forwarded-Proto from an address in COLLECTION_CASES_FORWARDED_ALLOW_IPS) make it https.
         secure=request.url.scheme == "https",
     )
 
@@ -181,7 +193,7 @@ def forget(response: Response) -> None:
 
 
 def csrf_ok(session: Session, submitted: object) -> bool:
-    return isinstance(submitted, str) and hmac.compare_digest(submitted, session.csrf)
+    return isinstance(submitted, str) and _same(submitted, session.csrf)
 
 
 # The sign-in form ------------------------------------------------------------------------------
@@ -201,8 +213,13 @@ def set_sign_in_cookie(request: Request, response: Response, secret: str) -> Non
     _set_cookie(request, response, SIGN_IN_COOKIE, "sign-in", secret, SIGN_IN_SECONDS)
 
 
+def sign_in_started(request: Request) -> bool:
+    """The browser holds a sign-in cookie of ours (it has loaded the sign-in page)."""
+    return _unsign(request, SIGN_IN_COOKIE, "sign-in") is not None
+
+
 def sign_in_csrf_ok(request: Request, submitted: object) -> bool:
     secret = _unsign(request, SIGN_IN_COOKIE, "sign-in")
     if secret is None or not isinstance(submitted, str):
         return False
-    return hmac.compare_digest(submitted, _csrf(request, "sign-in", secret))
+    return _same(submitted, _csrf(request, "sign-in", secret))
