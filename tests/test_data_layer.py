@@ -89,6 +89,9 @@ class TestScopeGuard:
             'SELECT 1 FROM "collection_cases" LIMIT 1',  # a quoted name
             "SELECT 1 WHERE EXISTS (SELECT 1 FROM public.events)",  # schema-qualified
             "DELETE FROM collection_partners USING case_files f WHERE false",
+            # a quote in a comment does not open a literal that hides what follows
+            "SELECT 1 FROM -- the case's row\ncollection_cases LIMIT 1",
+            "SELECT 1 /* it's */ FROM events LIMIT 1",
         ],
     )
     async def test_every_way_of_naming_a_tenant_table_is_seen(self, pool, sql) -> None:  # type: ignore[no-untyped-def]
@@ -104,12 +107,30 @@ class TestScopeGuard:
             "UPDATE collection_cases SET status = status WHERE account_id = %(account_id)s",
             # an INSERT names its row's owner completely, or not at all
             "INSERT INTO idempotency_keys (account_id, key) VALUES (%(account_id)s, 'k')",
+            # ... and reads no other tenant's rows on the way
+            "INSERT INTO events (id, account_id, is_test, type, data) SELECT id, "
+            "%(account_id)s, %(is_test)s, 'x', '{}' FROM collection_cases WHERE id = %(id)s",
+            # a {scope} in a comment scopes nothing
+            "SELECT id FROM collection_cases /* {scope} */ LIMIT 1",
         ],
     )
     async def test_a_partial_owner_is_not_a_scope(self, pool, sql) -> None:  # type: ignore[no-untyped-def]
         async with pool.connection() as conn:
             with pytest.raises(UnscopedQuery):
                 await db.fetch_all(conn, sql, scope=Scope(1, True))
+
+    async def test_the_scope_condition_is_one_term(self, pool, client, account) -> None:  # type: ignore[no-untyped-def]
+        """`x OR {scope}` must not widen to every account's rows of the other mode."""
+        from tests.factories import make_case
+
+        await make_case(client, account)
+        async with pool.connection() as conn:
+            n = await db.fetch_value(
+                conn,
+                "SELECT count(*) FROM collection_cases WHERE false OR {scope} AND false",
+                scope=Scope(account.id, True),
+            )
+        assert n == 0
 
     async def test_literals_and_parameters_are_not_table_names(self, pool) -> None:  # type: ignore[no-untyped-def]
         async with pool.connection() as conn:

@@ -163,15 +163,24 @@ class UnscopedQuery(RuntimeError):
 
 
 _SCOPE_MARK = re.compile(r"\{scope(?::(\w+))?\}")
-# What a statement names, found anywhere in it (comma joins, subqueries, quoted names), once
-# string literals, parameters and scope marks are set aside.
-_NOT_NAMES = re.compile(r"'(?:[^']|'')*'|%\(\w+\)s|\{scope(?::\w+)?\}")
+# What is not code: comments and literals (standard, E'' escapes, dollar-quoted). Judged on
+# what is left, so a quote in a comment cannot hide a table, nor a commented {scope} count.
+_NOT_CODE = re.compile(
+    r"--[^\n]*|/\*.*?\*/|\$(\w*)\$.*?\$\1\$|[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'", re.S
+)
+_PARAM_OR_MARK = re.compile(r"%\(\w+\)s|\{scope(?::\w+)?\}")
 _NAME = re.compile(r'"([^"]+)"|([A-Za-z_][A-Za-z0-9_$]*)')
-_INSERT = re.compile(r"\bINSERT\s+INTO\b", re.I)
+_INSERT_INTO = re.compile(r'\bINSERT\s+INTO\s+(?:"([^"]+)"|([A-Za-z_][A-Za-z0-9_$.]*))', re.I)
+
+
+def _code(sql: str) -> str:
+    return _NOT_CODE.sub(" ", sql)
 
 
 def _names(sql: str) -> set[str]:
-    return {quoted or bare.lower() for quoted, bare in _NAME.findall(_NOT_NAMES.sub(" ", sql))}
+    """Every name the statement's code mentions (comma joins, subqueries, quoted names...)."""
+    code = _PARAM_OR_MARK.sub(" ", _code(sql))
+    return {quoted or bare.lower() for quoted, bare in _NAME.findall(code)}
 
 
 @lru_cache(maxsize=1)
@@ -188,7 +197,7 @@ def tenant_tables() -> frozenset[str]:
 
 def _condition(match: re.Match[str]) -> str:
     alias = f"{match.group(1)}." if match.group(1) else ""
-    return f"{alias}account_id = %(account_id)s AND {alias}is_test = %(is_test)s"
+    return f"({alias}account_id = %(account_id)s AND {alias}is_test = %(is_test)s)"
 
 
 @lru_cache(maxsize=4096)
@@ -196,21 +205,26 @@ def _render(sql: str, scoped: bool) -> str:
     """The statement as sent, after checking it against the tenant rule (cached per text).
 
     A statement naming a tenant table needs a Scope, and then must say where it applies:
-    `{scope}` (the account and mode condition), or, for an INSERT, binding both
-    `%(account_id)s` and `%(is_test)s` (the new row's owner). Binding `account_id` alone
-    would leave the mode open, so it does not count.
+    `{scope}` (the account and mode condition, in parentheses), or, for an INSERT whose target
+    is the only tenant table it names, binding both `%(account_id)s` and `%(is_test)s` (the new
+    row's owner). Binding `account_id` alone would leave the mode open, so it does not count.
+    One `{scope}` scopes a statement: another tenant table it joins must be tied to the scoped
+    rows by keys that carry `account_id` (as every tenant key does: tests/test_tenant_keys.py).
     """
+    code = _code(sql)
     touched = _names(sql) & tenant_tables()
     if touched and not scoped:
         raise UnscopedQuery(f"tenant tables {sorted(touched)} queried without a Scope: {sql!r}")
-    if scoped and touched and "{scope" not in sql:
-        binds_owner = "%(account_id)s" in sql and "%(is_test)s" in sql
-        if not (_INSERT.search(sql) and binds_owner):
+    if scoped and touched and "{scope" not in code:
+        target = _INSERT_INTO.search(code)
+        into = (target[1] or target[2].rsplit(".", 1)[-1].lower()) if target else None
+        binds_owner = "%(account_id)s" in code and "%(is_test)s" in code
+        if not (into is not None and touched == {into} and binds_owner):
             raise UnscopedQuery(
-                "a scoped statement must use {scope} (an INSERT may bind account_id and "
-                f"is_test instead): {sql!r}"
+                "a scoped statement must use {scope} (an INSERT into the only tenant table it "
+                f"names may bind account_id and is_test instead): {sql!r}"
             )
-    return _SCOPE_MARK.sub(_condition, sql) if "{scope" in sql else sql
+    return _SCOPE_MARK.sub(_condition, sql) if "{scope" in code else sql
 
 
 def _statement(sql: str, args: Args, scope: Scope | Unscoped | None) -> tuple[str, Args]:
@@ -220,7 +234,7 @@ def _statement(sql: str, args: Args, scope: Scope | Unscoped | None) -> tuple[st
         bound = {**(args or {}), "account_id": scope.account_id, "is_test": scope.is_test}
         return _render(sql, True), bound
     if isinstance(scope, Unscoped):
-        if "{scope" in sql:
+        if "{scope" in _code(sql):
             raise UnscopedQuery(f"{{scope}} in a statement run Unscoped: {sql!r}")
         return sql, args
     return _render(sql, False), args

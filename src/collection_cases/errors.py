@@ -441,6 +441,18 @@ ERROR_CODES: tuple[ErrorDoc, ...] = (
         "Idempotency-Key",
     ),
     ErrorDoc(
+        "idempotency_response_unreadable",
+        ((500, "api_error"),),
+        "The response stored for this `Idempotency-Key` cannot be opened with the server's "
+        "configured secret keys (a key was dropped before `secrets rotate`, or the row was "
+        "altered). The first request did take effect.",
+        "Do not retry with a new key: that would repeat the effect. Look the object up (list "
+        "or retrieve it) instead; the operator should restore the old secret key.",
+        "The response stored for this Idempotency-Key cannot be read; the first request did "
+        "take effect: look the object up instead of retrying.",
+        "Idempotency-Key",
+    ),
+    ErrorDoc(
         "idempotency_key_in_use",
         ((409, "idempotency_error"),),
         "The first request with this `Idempotency-Key` is still being processed.",

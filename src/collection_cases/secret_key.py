@@ -183,7 +183,8 @@ def keyring(settings: Settings | None = None) -> Keyring:
     else:
         raise SecretKeyMissing(
             "COLLECTION_CASES_SECRET_KEY is not set. With an external DATABASE_URL every "
-            "process must share one secret key (it encrypts webhook secrets at rest): generate "
+            "process must share one secret key (it encrypts webhook secrets and stored "
+            "idempotent responses at rest): generate "
             "one with `collection-cases secrets generate-key` and set it (or point "
             "COLLECTION_CASES_SECRET_KEY_FILE at a file holding it) for every process."
         )

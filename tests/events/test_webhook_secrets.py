@@ -238,7 +238,7 @@ class TestRotateCommand:
             ).fetchone()[0]  # type: ignore[index]
             bodies = {f"k{i}": f'{{"key": "sk_test_{i}"}}'.encode() for i in range(3)}
             for i, (key, body) in enumerate(bodies.items()):
-                where = response_context(account_id, True, key)
+                where = response_context(account_id, True, key, "f", 201)
                 stored = body if i == 0 else Keyring(OLD).seal_bytes(body, context=where)
                 conn.execute(
                     "INSERT INTO idempotency_keys (account_id, is_test, key, fingerprint, "
@@ -254,7 +254,7 @@ class TestRotateCommand:
         for key, body in bodies.items():
             sealed = bytes(rows[key])
             assert body not in sealed  # the one stored in clear is sealed too
-            where = response_context(account_id, True, key)
+            where = response_context(account_id, True, key, "f", 201)
             assert Keyring(NEW).unseal_bytes(sealed, context=where) == body
 
     def test_generate_key(self):

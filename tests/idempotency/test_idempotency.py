@@ -226,8 +226,25 @@ class TestStoredResponsesAtRest:
         # Tampering is not a replay: the server refuses (and logs it), and makes nothing new.
         moved = await client.post(URL, json=case_body(), headers=with_key(account, b))
         assert moved.status_code == 500
-        assert moved.json()["error"]["type"] == "api_error"
+        error = moved.json()["error"]
+        assert (error["type"], error["code"]) == ("api_error", "idempotency_response_unreadable")
+        assert "look the object up" in error["message"]
         assert await count_cases(engine, account) == 2
+
+    async def test_an_altered_status_does_not_replay(self, client, account, engine):
+        key = secrets.token_hex(8)
+        await client.post(URL, json=case_body(), headers=with_key(account, key))
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE idempotency_keys SET response_status = 200 "
+                    "WHERE account_id = :a AND key = :k"
+                ),
+                {"a": account.id, "k": key},
+            )
+        again = await client.post(URL, json=case_body(), headers=with_key(account, key))
+        assert again.status_code == 500
+        assert again.json()["error"]["code"] == "idempotency_response_unreadable"
 
     async def test_a_response_stored_before_sealing_still_replays(self, client, account, engine):
         key = secrets.token_hex(8)

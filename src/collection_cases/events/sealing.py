@@ -67,7 +67,8 @@ async def rotate_responses(conn: db.Connection, keys: Keyring) -> Rotation:
     while True:
         rows = await db.fetch_all(
             conn,
-            "SELECT account_id, is_test, key, response_body FROM idempotency_keys "
+            "SELECT account_id, is_test, key, fingerprint, response_status, response_body "
+            "FROM idempotency_keys "
             "WHERE (account_id, is_test, key) > (%(a)s, %(t)s, %(k)s) "
             "ORDER BY account_id, is_test, key LIMIT %(n)s FOR UPDATE",
             {"a": after[0], "t": after[1], "k": after[2], "n": BATCH},
@@ -81,7 +82,13 @@ async def rotate_responses(conn: db.Connection, keys: Keyring) -> Rotation:
             result.total += 1
             if keys.is_current(stored):
                 continue
-            where = response_context(row["account_id"], row["is_test"], row["key"])
+            where = response_context(
+                row["account_id"],
+                row["is_test"],
+                row["key"],
+                row["fingerprint"],
+                row["response_status"],
+            )
             try:
                 body = (
                     keys.unseal_bytes(stored, context=where)
@@ -91,7 +98,14 @@ async def rotate_responses(conn: db.Connection, keys: Keyring) -> Rotation:
             except CannotUnseal:
                 result.unreadable.append(f"{row['account_id']}:{int(row['is_test'])}:{row['key']}")
                 continue
-            updates.append({**row, "response_body": keys.seal_bytes(body, context=where)})
+            updates.append(
+                {
+                    "account_id": row["account_id"],
+                    "is_test": row["is_test"],
+                    "key": row["key"],
+                    "response_body": keys.seal_bytes(body, context=where),
+                }
+            )
         for update in updates:
             await db.execute(
                 conn,

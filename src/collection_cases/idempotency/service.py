@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -27,6 +28,7 @@ from collection_cases import db, secret_key
 from collection_cases.accounts.service import Principal
 from collection_cases.errors import ApiError, InvalidRequestError
 
+log = logging.getLogger("collection_cases.idempotency")
 HEADER = "idempotency-key"
 MAX_LENGTH = 255
 RETENTION_HOURS = 24
@@ -46,6 +48,12 @@ class IdempotencyInFlight(ApiError):
     status_code = 409
     type = "idempotency_error"
     code = "idempotency_key_in_use"
+
+
+class IdempotencyUnreadable(ApiError):
+    status_code = 500
+    type = "api_error"
+    code = "idempotency_response_unreadable"
 
 
 class Replay(Exception):
@@ -111,9 +119,21 @@ async def begin(conn: db.Connection, principal: Principal, idem: Idempotency) ->
             "This Idempotency-Key was used with different parameters; use a new key.",
             param="Idempotency-Key",
         )
+    try:
+        body = opened(principal, idem.key, row)
+    except secret_key.CannotUnseal:
+        log.error(
+            "stored idempotent response cannot be opened",
+            extra={"fields": {"account_id": principal.account_id, "is_test": principal.is_test}},
+        )
+        raise IdempotencyUnreadable(
+            "The response stored for this Idempotency-Key cannot be read; the first request did "
+            "take effect: look the object up instead of retrying.",
+            param="Idempotency-Key",
+        ) from None
     raise Replay(
         Response(
-            opened(principal, idem.key, bytes(row["response_body"])),
+            body,
             status_code=row["response_status"],
             media_type="application/json",
             headers={"Idempotent-Replayed": "true"},
@@ -132,24 +152,34 @@ async def store(
             "fingerprint": idem.fingerprint,
             "status": status,
             "body": secret_key.keyring().seal_bytes(
-                body, context=context(principal.account_id, principal.is_test, idem.key)
+                body,
+                context=context(
+                    principal.account_id, principal.is_test, idem.key, idem.fingerprint, status
+                ),
             ),
         },
         scope=principal.scope,
     )
 
 
-def context(account_id: int, is_test: bool, key: str) -> str:
-    """Where a stored response lives: its row (a sealed body copied elsewhere does not open)."""
-    return f"idempotency_keys.response_body:{account_id}:{int(is_test)}:{key}"
+def context(account_id: int, is_test: bool, key: str, fingerprint: str, status: int) -> str:
+    """Where a stored response lives and what it answers: its row, the request's fingerprint
+    and status (a sealed body copied elsewhere, or its row altered, does not open)."""
+    return (
+        f"idempotency_keys.response_body:{account_id}:{int(is_test)}:{key}:{fingerprint}:{status}"
+    )
 
 
-def opened(principal: Principal, key: str, stored: bytes) -> bytes:
+def opened(principal: Principal, key: str, row: db.Row) -> bytes:
     """A stored response's bytes: unsealed, or as they are for one stored before sealing."""
+    stored = bytes(row["response_body"])
     keys = secret_key.keyring()
     if not keys.is_sealed_bytes(stored):
         return stored
-    return keys.unseal_bytes(stored, context=context(principal.account_id, principal.is_test, key))
+    where = context(
+        principal.account_id, principal.is_test, key, row["fingerprint"], row["response_status"]
+    )
+    return keys.unseal_bytes(stored, context=where)
 
 
 async def purge(conn: db.Connection, batch: int = 10_000) -> int:
