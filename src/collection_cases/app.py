@@ -68,6 +68,16 @@ _KEYS_HELP = (
 )
 
 
+def _add_routes(app: FastAPI, router: APIRouter) -> None:
+    """The router's routes, added to the app's own list as they are. `include_router` would
+    wrap the router in one more layer that every request is matched through (FastAPI 0.16x:
+    an included router matches its routes in turn, with a scope context per candidate); the
+    API's routers carry their prefix and tags themselves and are included with no options,
+    so their routes need nothing from it. Measured in-process: a retrieve costs ~10 % less CPU
+    (bench/README.md, "What the profiles show")."""
+    app.router.routes.extend(router.routes)
+
+
 def _methods_at(routes: Any, path: str) -> set[str]:
     """Every method some route serves at `path` (included routers are walked too)."""
     methods: set[str] = set()
@@ -448,17 +458,20 @@ def create_app(
         app.state.pool = pool
     _install_error_handlers(app)
     # The hottest routes first: a request is matched against the routes in this order.
-    app.include_router(cases_router)
-    app.include_router(files_router)
-    app.include_router(chat_router)
-    app.include_router(payments_router)
-    app.include_router(partners_router)
-    app.include_router(test_helpers_router)
-    app.include_router(events_router)
-    app.include_router(tokens_router)
-    app.include_router(_health_router())
+    for router in (
+        cases_router,
+        files_router,
+        chat_router,
+        payments_router,
+        partners_router,
+        test_helpers_router,
+        events_router,
+        tokens_router,
+        _health_router(),
+    ):
+        _add_routes(app, router)
     if settings.metrics and settings.metrics_port is None:
-        app.include_router(_metrics_router())
+        _add_routes(app, _metrics_router())
     web.install(app)
     app.add_middleware(
         RequestContextMiddleware,
