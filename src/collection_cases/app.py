@@ -42,6 +42,7 @@ from collection_cases.middleware import RequestContextMiddleware
 from collection_cases.openapi_docs import ErrorResponse, Health
 from collection_cases.partners.router import router as partners_router
 from collection_cases.payments.router import router as payments_router
+from collection_cases.query import document_query_models
 from collection_cases.ratelimit import Grants, make_limiter
 from collection_cases.request_body import BodyGuard
 from collection_cases.tokens.router import router as tokens_router
@@ -289,6 +290,7 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
                         "description": "Retry safely: the first response is replayed for 24 h",
                     }
                 )
+    document_query_models(api_routes(app.routes), schema)
     document_permissions(app.routes, schema)
     declared_422 = {
         (route.path_format, method.lower())

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from collection_cases import db, ids
 from collection_cases.errors import InvalidRequestError, printable
+from collection_cases.query import QueryModel
 
 MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 T = TypeVar("T")
@@ -38,53 +38,36 @@ class ListParams:
     created_lte: int | None = None
 
 
-Limit = Annotated[
-    int, Query(ge=1, le=100, description="How many objects to return, 1 to 100 (default 10).")
-]
-StartingAfter = Annotated[
-    str | None,
-    Query(
-        max_length=100,
-        description="An object id from the previous page: return the objects after it.",
-    ),
-]
-EndingBefore = Annotated[
-    str | None,
-    Query(
-        max_length=100,
-        description="An object id from the next page: return the objects before it.",
-    ),
-]
+_LIMIT = "How many objects to return, 1 to 100 (default 10)."
+_AFTER = "An object id from the previous page: return the objects after it."
+_BEFORE = "An object id from the next page: return the objects before it."
 
 
-CreatedGt = Annotated[
-    int | None,
-    Query(alias="created[gt]", ge=0, le=MAX_TIMESTAMP, description="Created after this Unix time."),
-]
-CreatedGte = Annotated[
-    int | None,
-    Query(
-        alias="created[gte]",
-        ge=0,
-        le=MAX_TIMESTAMP,
-        description="Created at or after this Unix time.",
-    ),
-]
-CreatedLt = Annotated[
-    int | None,
-    Query(
-        alias="created[lt]", ge=0, le=MAX_TIMESTAMP, description="Created before this Unix time."
-    ),
-]
-CreatedLte = Annotated[
-    int | None,
-    Query(
-        alias="created[lte]",
-        ge=0,
-        le=MAX_TIMESTAMP,
-        description="Created at or before this Unix time.",
-    ),
-]
+class _PageQuery(BaseModel):
+    """limit, starting_after, ending_before: the parameters every list takes."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: Annotated[int, Field(ge=1, le=100, description=_LIMIT)] = 10
+    starting_after: Annotated[str | None, Field(max_length=100, description=_AFTER)] = None
+    ending_before: Annotated[str | None, Field(max_length=100, description=_BEFORE)] = None
+
+
+def _created(op: str, description: str) -> Any:
+    return Field(alias=f"created[{op}]", ge=0, le=MAX_TIMESTAMP, description=description)
+
+
+class _ListQuery(_PageQuery):
+    """The page parameters plus the created[...] range, for lists of objects with `created`."""
+
+    created_gt: Annotated[int | None, _created("gt", "Created after this Unix time.")] = None
+    created_gte: Annotated[int | None, _created("gte", "Created at or after this Unix time.")] = (
+        None
+    )
+    created_lt: Annotated[int | None, _created("lt", "Created before this Unix time.")] = None
+    created_lte: Annotated[int | None, _created("lte", "Created at or before this Unix time.")] = (
+        None
+    )
 
 
 def _one_cursor(starting_after: str | None, ending_before: str | None) -> None:
@@ -94,28 +77,27 @@ def _one_cursor(starting_after: str | None, ending_before: str | None) -> None:
         )
 
 
-async def page_params(
-    limit: Limit = 10, starting_after: StartingAfter = None, ending_before: EndingBefore = None
-) -> ListParams:
-    """limit, starting_after, ending_before: the parameters every list takes."""
-    _one_cursor(starting_after, ending_before)
-    return ListParams(limit, starting_after, ending_before)
+def _page(q: _PageQuery) -> ListParams:
+    _one_cursor(q.starting_after, q.ending_before)
+    return ListParams(q.limit, q.starting_after, q.ending_before)
 
 
-async def list_params(
-    limit: Limit = 10,
-    starting_after: StartingAfter = None,
-    ending_before: EndingBefore = None,
-    created_gt: CreatedGt = None,
-    created_gte: CreatedGte = None,
-    created_lt: CreatedLt = None,
-    created_lte: CreatedLte = None,
-) -> ListParams:
-    """The page parameters plus the created[...] range, for lists of objects with `created`."""
-    _one_cursor(starting_after, ending_before)
+def _list(q: _ListQuery) -> ListParams:
+    _one_cursor(q.starting_after, q.ending_before)
     return ListParams(
-        limit, starting_after, ending_before, created_gt, created_gte, created_lt, created_lte
+        q.limit,
+        q.starting_after,
+        q.ending_before,
+        q.created_gt,
+        q.created_gte,
+        q.created_lt,
+        q.created_lte,
     )
+
+
+# The dependencies of the lists: `page: Annotated[ListParams, Depends(list_params)]`.
+page_params: QueryModel[ListParams] = QueryModel(_PageQuery, _page)
+list_params: QueryModel[ListParams] = QueryModel(_ListQuery, _list)
 
 
 def created_conditions(params: ListParams, where: list[str], args: dict[str, Any]) -> None:
