@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -305,6 +306,52 @@ def run_suite(  # type: ignore[no-untyped-def]
     return results
 
 
+def interleaved(url: str, workers: int, scripts: dict[str, str], args) -> dict:  # type: ignore[no-untyped-def]
+    """The project and the stack app side by side: both started, then for each scenario
+    `--interleave` rounds that drive one and then the other for `--duration` seconds. The
+    ratio of each round compares two runs a few seconds apart, so a machine whose speed
+    drifts from minute to minute moves both; the median of the rounds is the figure."""
+    ports = {kind: free_port() for kind in ("project", "stack")}
+    procs = [start(kind, url, workers, port) for kind, port in ports.items()]
+    results = {}
+    try:
+        for name, script in scripts.items():
+            if args.only and name not in args.only:
+                continue
+            rps: dict[str, list[float]] = {"project": [], "stack": []}
+            for _ in range(args.interleave):
+                for kind, port in ports.items():
+                    wrk(f"http://127.0.0.1:{port}", script, 1, args.connections)  # warm-up
+                    r = wrk(f"http://127.0.0.1:{port}", script, args.duration, args.connections)
+                    rps[kind].append(r["rps"])
+            ratios = [p / s for p, s in zip(rps["project"], rps["stack"], strict=True)]
+            results[name] = {**rps, "ratios": ratios, "median": statistics.median(ratios)}
+            log(
+                f"w{workers} {name:17} project/stack per round "
+                f"{' '.join(f'{x:.2f}' for x in ratios)}  median {statistics.median(ratios):.2f}"
+            )
+    finally:
+        for proc in procs:
+            stop(proc)
+    return results
+
+
+def interleaved_table(results: dict) -> str:
+    lines = [
+        "| scenario | w | project req/s per round | stack req/s per round "
+        "| ÷ stack per round | median |",
+        "|---|---|---|---|---|---|",
+    ]
+    for workers, per in results["interleaved"].items():
+        for name, r in per.items():
+            lines.append(
+                f"| {name} | {workers} | {' / '.join(f'{x:.0f}' for x in r['project'])} "
+                f"| {' / '.join(f'{x:.0f}' for x in r['stack'])} "
+                f"| {' / '.join(f'{x:.2f}' for x in r['ratios'])} | {r['median']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def memory(url: str, script: str, connections: int) -> dict:
     port = free_port()
     proc = start("project", url, 1, port)
@@ -364,6 +411,14 @@ def main() -> int:
     parser.add_argument(
         "--high", type=int, default=256, help="connections of the high-load pass (0: skip)"
     )
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the full run: project and stack app in N alternating rounds per "
+        "scenario, ratio per round and its median",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         log("installing wrk from the system packages...")
@@ -378,6 +433,13 @@ def main() -> int:
     results["commit"] = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
+    if args.interleave:
+        results["interleaved"] = {
+            int(w): interleaved(url, int(w), scripts, args) for w in args.workers.split(",")
+        }
+        print(f"\n{results['date']}  commit {results['commit']}\n")  # noqa: T201
+        print(interleaved_table(results))  # noqa: T201
+        return 0
     for workers in (int(w) for w in args.workers.split(",")):
         per = {"project": run_suite("project", url, workers, scripts, args, args.connections)}
         if not args.no_reference:
