@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from collection_cases.accounts.dependencies import CasesRead, CasesWrite
@@ -41,6 +42,7 @@ from collection_cases.openapi_docs import (
     wrong_type,
 )
 from collection_cases.pagination import ListParams, list_params
+from collection_cases.query import QueryModel
 from collection_cases.validation import country_code
 
 router = APIRouter(prefix="/v1/collection_cases", tags=["Collection Cases"])
@@ -103,6 +105,32 @@ async def create_collection_case(request: Request, access: CasesWrite) -> Respon
     return await access.respond(case, status_code=201)
 
 
+class CaseFilters(BaseModel):
+    """The list's own filters (read with the page parameters' one validation, see
+    `query.QueryModel`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Annotated[
+        CaseStatus | None, Field(description="Only cases with this status.", examples=["active"])
+    ] = None
+    debtor_country: Annotated[
+        str | None,
+        Field(
+            max_length=10,
+            description="Only cases collected in this country (ISO 3166-1 alpha-2, any case).",
+            examples=["DE"],
+        ),
+    ] = None
+    debtor_type: Annotated[
+        DebtorType | None,
+        Field(description="Only cases whose debtor is of this type.", examples=["private"]),
+    ] = None
+
+
+case_filters: QueryModel[CaseFilters] = QueryModel(CaseFilters, lambda filters: filters)
+
+
 @router.get(
     "",
     response_model=CollectionCaseList,
@@ -122,27 +150,18 @@ async def create_collection_case(request: Request, access: CasesWrite) -> Respon
 )
 async def list_collection_cases(
     access: CasesRead,
+    filters: Annotated[CaseFilters, Depends(case_filters)],
     page: Annotated[ListParams, Depends(list_params)],
-    status: Annotated[
-        CaseStatus | None, Query(description="Only cases with this status.", examples=["active"])
-    ] = None,
-    debtor_country: Annotated[
-        str | None,
-        Query(
-            max_length=10,
-            description="Only cases collected in this country (ISO 3166-1 alpha-2, any case).",
-            examples=["DE"],
-        ),
-    ] = None,
-    debtor_type: Annotated[
-        DebtorType | None,
-        Query(description="Only cases whose debtor is of this type.", examples=["private"]),
-    ] = None,
 ) -> Response:
     """Your cases in this key's mode, newest first, a page at a time (`limit`, then
     `starting_after` the last id of a page). Filter by `status`, `debtor_country`,
     `debtor_type` and the `created[...]` range; filters combine. Reads only.
     """
+    status, debtor_country, debtor_type = (
+        filters.status,
+        filters.debtor_country,
+        filters.debtor_type,
+    )
     if debtor_country is not None:
         try:
             debtor_country = country_code(debtor_country)
