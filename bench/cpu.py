@@ -5,7 +5,10 @@ socket, no HTTP parsing, no load generator), best of several rounds of `time.pro
         .venv/bin/python bench/cpu.py retrieve list [--profile]
 
 It makes a database `cc_cpu` on DATABASE_URL's server (dropped and made again unless
-`--keep`), one account and one case, then measures each named scenario. Comparing two
+`--keep`), one account and one case, then measures each named scenario. `--app stack` drives
+bench/stack_app.py instead (the same key, rows and requests; retrieve and list only): the
+ratio of the two, counted in instructions under callgrind, is the gap to the stack's ceiling
+without the machine's noise (bench/README.md). Comparing two
 versions of the code: run it from each checkout, interleaved, several times; the figures
 move by 10-30 % from run to run on a shared machine, so look at the lowest of each.
 `--profile` prints cProfile's top functions for the first scenario.
@@ -57,14 +60,24 @@ async def main(args: argparse.Namespace) -> None:
         database_url=url, run_worker=False, log_level="warning", rate_limit_per_second=10**6
     )
     pool = await db.open_pool(url, size=4, timeout=5, wait=True, name="cpu")
-    app = create_app(settings, pool=pool)
+    project = create_app(settings, pool=pool)
     account = await make_account(pool)
     key = account.sk_test
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    transport = httpx.ASGITransport(app=project)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         created = await c.post(
             "/v1/collection_cases", json=DOCUMENTED_CASE, headers={"Authorization": f"Bearer {key}"}
         )
         case = created.json()["id"]
+    app: Any = project
+    if args.app == "stack":
+        os.environ["BENCH_DATABASE_URL"] = url
+        os.environ["BENCH_POOL_SIZE"] = "4"
+        from bench.stack_app import app as stack
+
+        lifespan = stack.router.lifespan_context(stack)
+        await lifespan.__aenter__()
+        app = stack
     paths = {
         "retrieve": f"/v1/collection_cases/{case}",
         "list": "/v1/collection_cases?limit=10",
@@ -118,12 +131,15 @@ async def main(args: argparse.Namespace) -> None:
             await one(path, query)
         profile.disable()
         pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+    if args.app == "stack":
+        await lifespan.__aexit__(None, None, None)
     await pool.close()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenarios", nargs="+", choices=["retrieve", "list", "list_status"])
+    parser.add_argument("--app", choices=["project", "stack"], default="project")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="reuse the database of a last run")
