@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from collection_cases.accounts.dependencies import CasesRead, CasesWrite
@@ -30,7 +30,6 @@ from collection_cases.cases.schemas import (
     DebtorType,
     NoParams,
 )
-from collection_cases.errors import ValidationFailed
 from collection_cases.openapi_docs import (
     CASE_ID,
     breaks_rule,
@@ -115,9 +114,9 @@ class CaseFilters(BaseModel):
         CaseStatus | None, Field(description="Only cases with this status.", examples=["active"])
     ] = None
     debtor_country: Annotated[
-        str | None,
+        # The length first (as for any string), then the code: `validation.country_code`.
+        Annotated[str, Field(max_length=10), AfterValidator(country_code)] | None,
         Field(
-            max_length=10,
             description="Only cases collected in this country (ISO 3166-1 alpha-2, any case).",
             examples=["DE"],
         ),
@@ -157,25 +156,13 @@ async def list_collection_cases(
     `starting_after` the last id of a page). Filter by `status`, `debtor_country`,
     `debtor_type` and the `created[...]` range; filters combine. Reads only.
     """
-    status, debtor_country, debtor_type = (
-        filters.status,
-        filters.debtor_country,
-        filters.debtor_type,
-    )
-    if debtor_country is not None:
-        try:
-            debtor_country = country_code(debtor_country)
-        except ValueError as exc:
-            raise ValidationFailed(
-                f"Invalid debtor_country: {exc}.", param="debtor_country"
-            ) from None
     page_ = await cases.list_cases(
         access.conn,
         principal=access.principal,
         params=page,
-        status=status,
-        debtor_country=debtor_country,
-        debtor_type=debtor_type,
+        status=filters.status,
+        debtor_country=filters.debtor_country,
+        debtor_type=filters.debtor_type,
     )
     return json_response(page_.envelope(cases.render, url=router.prefix))
 
