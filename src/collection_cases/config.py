@@ -15,8 +15,24 @@ DEMO_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 # GIVE_UP_AFTER, plus one last backoff of at most about seven hours), and retention drops a
 # month's deliveries with its events: it must outlast the retries.
 MIN_EVENT_RETENTION_DAYS = 4
-# A webhook lease must outlast an attempt by this much (see events/delivery.py).
+# A webhook lease must outlast an attempt's deadline by this much: what covers the moments
+# between the claim and the attempt's start (the deliveries start at once). A write-back later
+# than the lease (a busy pool) costs at most a second attempt, never a lost or overwritten
+# result (events/delivery.py).
 WEBHOOK_LEASE_MARGIN_SECONDS = 1.0
+
+
+def check_webhook_lease(lease: float, timeout: float) -> None:
+    """A claimed delivery is not due again for `lease` seconds; it must outlast an attempt
+    (`timeout`) by WEBHOOK_LEASE_MARGIN_SECONDS, else a delivery still being sent could be
+    claimed again (ValueError). Checked by the settings and by the delivery worker."""
+    margin = WEBHOOK_LEASE_MARGIN_SECONDS
+    if lease <= timeout + margin:
+        raise ValueError(
+            f"COLLECTION_CASES_WEBHOOK_LEASE_SECONDS ({lease:g}) must exceed "
+            f"COLLECTION_CASES_WEBHOOK_TIMEOUT_SECONDS ({timeout:g}) by more than {margin:g} s: "
+            "a delivery still being sent would otherwise be claimed again (its lease ran out)"
+        )
 
 
 class Settings(BaseSettings):
@@ -118,14 +134,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _lease_outlasts_an_attempt(self) -> Settings:
-        margin = WEBHOOK_LEASE_MARGIN_SECONDS
-        if self.webhook_lease_seconds <= self.webhook_timeout_seconds + margin:
-            raise ValueError(
-                f"COLLECTION_CASES_WEBHOOK_LEASE_SECONDS ({self.webhook_lease_seconds:g}) must "
-                "exceed COLLECTION_CASES_WEBHOOK_TIMEOUT_SECONDS "
-                f"({self.webhook_timeout_seconds:g}) by more than "
-                f"{margin:g} s: a delivery still being sent would otherwise be claimed again"
-            )
+        check_webhook_lease(self.webhook_lease_seconds, self.webhook_timeout_seconds)
         return self
 
     @field_validator("egress_allow_cidrs")

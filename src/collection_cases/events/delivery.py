@@ -38,7 +38,7 @@ import orjson
 from psycopg.types.json import Jsonb
 
 from collection_cases import db, egress, metrics, secret_key
-from collection_cases.config import WEBHOOK_LEASE_MARGIN_SECONDS
+from collection_cases.config import check_webhook_lease
 from collection_cases.events import partitions
 from collection_cases.events.service import render as render_event
 
@@ -47,10 +47,6 @@ SIGNATURE_HEADER = "X-CasaPay-Signature"
 GIVE_UP_AFTER = 3 * 24 * 3600  # seconds since the event: then the delivery is failed
 LOG_KEEP = 20
 PURGE_EVERY = 300.0  # seconds between housekeeping rounds
-# A lease longer than an attempt's deadline by at least this: what covers the moments between
-# the claim and the attempt's start (the deliveries start at once). A write-back later than the
-# lease (a busy pool) costs at most a second attempt, never a lost or overwritten result.
-LEASE_MARGIN = WEBHOOK_LEASE_MARGIN_SECONDS
 # The worker serves every account: it claims what is due wherever it is, and writes back
 # to the very rows it claimed.
 WORKER = db.Unscoped("the delivery worker serves every account")
@@ -166,17 +162,11 @@ class DeliveryWorker:
         event_retention_days: int = partitions.DEFAULT_RETENTION_DAYS,
     ) -> None:
         """`timeout`: the deadline of one attempt, all of it. `lease`: how long a claimed
-        delivery is not due again; longer than `timeout` by more than LEASE_MARGIN, else a
-        delivery still being sent could be claimed again (ValueError). `batch`: deliveries
-        in flight at most."""
+        delivery is not due again; longer than `timeout` by a margin (ValueError, see
+        `config.check_webhook_lease`). `batch`: deliveries in flight at most."""
         if timeout <= 0 or batch < 1:
             raise ValueError("the webhook timeout must be positive and the batch at least 1")
-        if lease <= timeout + LEASE_MARGIN:
-            raise ValueError(
-                f"the webhook lease ({lease:g} s) must exceed the delivery timeout "
-                f"({timeout:g} s) by more than {LEASE_MARGIN:g} s: a delivery still being sent "
-                "would otherwise be claimed again (COLLECTION_CASES_WEBHOOK_LEASE_SECONDS)"
-            )
+        check_webhook_lease(lease, timeout)
         self.event_retention_days = event_retention_days
         self.keys = keys or secret_key.keyring()
         self.retry_delay = retry_delay
