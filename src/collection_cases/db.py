@@ -234,7 +234,7 @@ def _statement(sql: str, args: Args, scope: Scope | Unscoped | None) -> tuple[st
         bound = {**(args or {}), "account_id": scope.account_id, "is_test": scope.is_test}
         return _render(sql, True), bound
     if isinstance(scope, Unscoped):
-        if "{scope" in _code(sql):
+        if "{scope" in sql and "{scope" in _code(sql):  # the cheap test first: a hot path
             raise UnscopedQuery(f"{{scope}} in a statement run Unscoped: {sql!r}")
         return sql, args
     return _render(sql, False), args
