@@ -276,17 +276,6 @@ async def _drop_expired(
             done.kept += ordered
 
 
-async def drop_expired(conn: db.Connection, *, now: datetime, retention_days: int) -> list[str]:
-    """Drop each month of both tables that ended before `now - retention_days` (see
-    `_drop_expired`); the names dropped."""
-    done = Maintenance()
-    try:
-        await _drop_expired(conn, now=now, retention_days=retention_days, done=done)
-    except _Held:
-        pass
-    return done.dropped
-
-
 async def maintain(
     conn: db.Connection,
     *,
