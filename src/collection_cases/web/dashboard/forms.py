@@ -54,8 +54,8 @@ def check_type(request: Request) -> None:
 
 
 async def read_form(request: Request) -> FormData:
-    """The posted form, within the bounds above (415, 413 or 400 otherwise)."""
-    check_type(request)
+    """The posted form, within the bounds above (413 or 400 otherwise); the caller has
+    checked its type (`check_type`) before looking anything up."""
     if _no_body(request):
         return FormData()
     declared = request.headers.get("content-length")

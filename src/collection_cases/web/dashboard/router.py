@@ -175,8 +175,15 @@ def _same_origin(request: Request) -> bool:
 async def signed_in(request: Request, *, post: bool = False) -> AsyncIterator[View]:
     """The request's view, or SignInRequired. A post must carry the session's CSRF token and
     come from this origin (else 403, before anything is done)."""
+    form = None
     if post:
         forms.check_type(request)  # before anything is read or looked up
+        if not sessions.signed(request):
+            raise SignInRequired()
+        # Read before a connection is taken: a slow client holds none while it sends. A post
+        # from another origin is refused on its headers: its body is never read.
+        if _same_origin(request):
+            form = await forms.read_form(request)
     async with request.app.state.pool.connection() as conn:
         session = await sessions.current(conn, request)
         if session is None:
@@ -193,14 +200,12 @@ async def signed_in(request: Request, *, post: bool = False) -> AsyncIterator[Vi
             state.rate_grants,
         )
         if post:
-            # A post from another origin is refused on its headers: its body is never read.
-            if _same_origin(request):
-                view.form = await forms.read_form(request)
-            if view.form is None or not sessions.csrf_ok(session, view.form.get("csrf_token")):
+            if form is None or not sessions.csrf_ok(session, form.get("csrf_token")):
                 raise FormRefused(
                     "This form did not come from this dashboard session (its security token "
                     "is missing, wrong or from an earlier sign-in). Reload the page and try again."
                 )
+            view.form = form
         yield view
 
 

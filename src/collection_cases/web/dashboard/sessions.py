@@ -137,6 +137,12 @@ def _csrf(request: Request, purpose: str, secret: str) -> str:
     return _mac(csrf_key, purpose, secret)
 
 
+def signed(request: Request) -> bool:
+    """The request carries a session cookie this server signed (not yet looked up: it may
+    have been closed)."""
+    return _unsign(request, COOKIE, "session") is not None
+
+
 async def current(conn: db.Connection, request: Request) -> Session | None:
     """The session the request's cookie names, if it is signed, open, and its key still
     valid; brings its last use up to date (at most once a minute)."""
