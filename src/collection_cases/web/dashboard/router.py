@@ -58,10 +58,10 @@ from collection_cases.tokens import service as tokens
 from collection_cases.tokens.schemas import TokenCreate
 from collection_cases.validation import country_code, safe_text
 from collection_cases.web.dashboard import chart, forms, sessions
+from collection_cases.web.dashboard.errors import PREFIX
 from collection_cases.web.dashboard.format import Formatter, negotiate
 from collection_cases.web.dashboard.sessions import Session
 
-PREFIX = "/dashboard"
 PAGE_SIZE = 25
 
 # The API operation each view and action stands for: it needs what that operation needs.
