@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from collection_cases import db
 from collection_cases.idempotency.service import context as response_context
+from collection_cases.idempotency.service import open_stored
 from collection_cases.secret_key import CannotUnseal, Keyring, webhook_secret_context
 
 BATCH = 500
@@ -90,11 +91,7 @@ async def rotate_responses(conn: db.Connection, keys: Keyring) -> Rotation:
                 row["response_status"],
             )
             try:
-                body = (
-                    keys.unseal_bytes(stored, context=where)
-                    if keys.is_sealed_bytes(stored)
-                    else stored
-                )
+                body = open_stored(keys, stored, where)
             except CannotUnseal:
                 result.unreadable.append(f"{row['account_id']}:{int(row['is_test'])}:{row['key']}")
                 continue

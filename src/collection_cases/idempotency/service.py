@@ -170,16 +170,18 @@ def context(account_id: int, is_test: bool, key: str, fingerprint: str, status: 
     )
 
 
+def open_stored(keys: secret_key.Keyring, stored: bytes, where: str) -> bytes:
+    """A stored response's bytes: unsealed (CannotUnseal if no key opens them), or as they
+    are for one stored before sealing."""
+    return keys.unseal_bytes(stored, context=where) if keys.is_sealed_bytes(stored) else stored
+
+
 def opened(principal: Principal, key: str, row: db.Row) -> bytes:
-    """A stored response's bytes: unsealed, or as they are for one stored before sealing."""
-    stored = bytes(row["response_body"])
-    keys = secret_key.keyring()
-    if not keys.is_sealed_bytes(stored):
-        return stored
+    """The response stored in `row`, the caller's (see `open_stored`)."""
     where = context(
         principal.account_id, principal.is_test, key, row["fingerprint"], row["response_status"]
     )
-    return keys.unseal_bytes(stored, context=where)
+    return open_stored(secret_key.keyring(), bytes(row["response_body"]), where)
 
 
 async def purge(conn: db.Connection, batch: int = 10_000) -> int:
