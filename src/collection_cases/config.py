@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     # webhook deliveries. Exported over OTLP when the standard OTEL_EXPORTER_OTLP_ENDPOINT (and
     # OTEL_*) environment is set. Off: no per-request cost at all.
     tracing: bool = False
+    # Once a process has started, everything it built (routes, schemas, templates, the
+    # OpenAPI models) is moved out of the garbage collector's sight (gc.freeze): a full
+    # collection then walks only what requests allocate, not ~150,000 startup objects (a
+    # ~40-100 ms pause that every request in flight waits out). Off: the interpreter's default.
+    gc_freeze: bool = True
 
     @field_validator("event_retention_days")
     @classmethod

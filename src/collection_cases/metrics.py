@@ -71,6 +71,12 @@ RATE_LIMITED = Counter(
     "collection_cases_rate_limited_total",
     "Requests refused with 429 because their key went over its rate limit.",
 )
+GC_FROZEN = Gauge(
+    "collection_cases_gc_frozen_objects",
+    "Objects built at startup and frozen out of the garbage collector's passes (gc.freeze; "
+    "0 with COLLECTION_CASES_GC_FREEZE=false).",
+    multiprocess_mode="livesum",
+)
 UPLOADS = Counter("collection_cases_uploads_total", "Case files stored.")
 UPLOAD_BYTES = Counter("collection_cases_upload_bytes_total", "Bytes of case files stored.")
 
