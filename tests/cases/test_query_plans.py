@@ -8,14 +8,39 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from collection_cases import ids
+from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases import service as cases
 from collection_cases.db import Scope
 from collection_cases.pagination import ListParams
+from tests.conftest import new_database
 
 ROWS = 30_000
+
+
+# The plans depend on the statistics of whole tables: this module seeds and analyzes a
+# database of its own, so what other tests wrote before (on the same test process) cannot
+# change them.
+@pytest.fixture(scope="module")
+def plans_database(pg_server_url):  # type: ignore[no-untyped-def]
+    with new_database(pg_server_url, "cc_plans") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def pool(plans_database):  # type: ignore[no-untyped-def]
+    pool = await db.open_pool(plans_database, size=2, timeout=5, wait=True, name="plans")
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def engine(plans_database):  # type: ignore[no-untyped-def]
+    engine = create_async_engine(db.sqlalchemy_url(plans_database))
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="module")
