@@ -90,11 +90,21 @@ def route_of(scope: MutableMapping[str, Any]) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
+# The two children of each (method, route, status) seen: `labels()` takes a lock, builds a
+# tuple of strings and looks it up on every call; this is one dict lookup per request. No
+# more entries than the metrics themselves hold.
+_REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(scope: MutableMapping[str, Any], status: int, seconds: float) -> None:
-    route = route_of(scope)
-    method = scope.get("method", "GET")
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    key = (scope.get("method", "GET"), route_of(scope), status)
+    children = _REQUEST_CHILDREN.get(key)
+    if children is None:
+        method, route, _ = key
+        children = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        _REQUEST_CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def observe_pool(name: str, stats: dict[str, int]) -> None:
