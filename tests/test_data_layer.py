@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,41 @@ class TestScopeGuard:
     async def test_non_tenant_tables_need_no_scope(self, pool) -> None:  # type: ignore[no-untyped-def]
         async with pool.connection() as conn:
             assert await db.fetch_value(conn, "SELECT count(*) FROM collection_partners") >= 9
+
+
+class TestHeldConnections:
+    """A read's connection (`db.hold`) goes back to the pool once the request is answered
+    (`db.release`), whatever happened to the request."""
+
+    async def test_an_idle_connection_goes_back_at_once(self, database_url) -> None:  # type: ignore[no-untyped-def]
+        pool = await db.open_pool(database_url, size=1, timeout=5, wait=True, name="release")
+        try:
+            state: dict[str, object] = {}
+            conn = await db.hold(pool, state)
+            await db.release(state)
+            assert pool.get_stats()["pool_available"] == 1
+            async with pool.connection() as again:
+                assert again is conn
+            await db.release(state)  # nothing held any more: nothing to do
+        finally:
+            await pool.close()
+
+    async def test_a_cancelled_release_still_returns_the_connection(self, database_url) -> None:  # type: ignore[no-untyped-def]
+        pool = await db.open_pool(database_url, size=1, timeout=5, wait=True, name="release")
+        try:
+            state: dict[str, object] = {}
+            conn = await db.hold(pool, state)
+            # A transaction left open: the pool rolls it back first, so the return waits on
+            # the database, and the request is cancelled while it does.
+            await db.execute(conn, "BEGIN")
+            releasing = asyncio.ensure_future(db.release(state))
+            await asyncio.sleep(0)
+            assert not releasing.done()
+            releasing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await releasing
+            async with asyncio.timeout(5), pool.connection() as again:
+                assert again is conn
+                assert await db.fetch_value(again, "SELECT 1") == 1
+        finally:
+            await pool.close()

@@ -19,8 +19,10 @@ key lookup by hash) says so with `Unscoped("why")`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import Mapping, MutableMapping, Sequence
+import types
+from collections.abc import Coroutine, Generator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeAlias
@@ -124,10 +126,40 @@ async def hold(pool: Pool, state: MutableMapping[str, Any]) -> Connection:
 
 async def release(state: MutableMapping[str, Any]) -> None:
     """Give back the connection `hold` took for this request, if any (at once: a download
-    does so before it streams). Shielded: a cancelled request still returns its connection."""
+    does so before it streams). A cancelled request still returns its connection.
+
+    `putconn` is started by hand: a connection that comes back idle is returned without it
+    ever suspending (the usual case), so nothing can interrupt it and no task is needed. One
+    that suspends (a transaction to roll back, the pool's lock taken) goes on in a task of
+    its own, shielded, as the whole call used to (a task per request cost more than the
+    return itself)."""
     held = state.pop(_HELD, None)
-    if held is not None:
-        await asyncio.shield(held[0].putconn(held[1]))
+    if held is None:
+        return
+    returning = held[0].putconn(held[1])
+    try:
+        waiting = returning.send(None)
+    except StopIteration:
+        return
+    await asyncio.shield(asyncio.ensure_future(_go_on(returning, waiting)))
+
+
+@types.coroutine
+def _go_on(coro: Coroutine[Any, Any, None], waiting: Any) -> Generator[Any, None, None]:
+    """Drive on a coroutine started by hand, from where it suspended on `waiting` (what its
+    step yielded): the task running this waits for that, then steps the coroutine on (or
+    throws into it what the wait raised), as it does with a coroutine of its own."""
+    while True:
+        try:
+            yield waiting
+        except BaseException as exc:  # the coroutine's to handle, as in a task
+            step = functools.partial(coro.throw, exc)
+        else:
+            step = functools.partial(coro.send, None)
+        try:
+            waiting = step()
+        except StopIteration:
+            return
 
 
 def configure_json() -> None:
