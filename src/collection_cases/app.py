@@ -45,10 +45,8 @@ from collection_cases.partners.router import router as partners_router
 from collection_cases.payments.router import router as payments_router
 from collection_cases.query import document_query_models
 from collection_cases.ratelimit import Grants, make_limiter
-from collection_cases.request_body import BodyGuard
 from collection_cases.tokens.router import router as tokens_router
 from collection_cases.web import router as web
-from collection_cases.web.dashboard.errors import DashboardErrorPages
 
 log = logging.getLogger("collection_cases")
 
@@ -487,18 +485,14 @@ def create_app(
     if settings.metrics and settings.metrics_port is None:
         _add_routes(app, _metrics_router())
     web.install(app)
+    # Request ids, body limits, access log, last-resort errors; the body's idle timeout and
+    # lingering close, and errors under /dashboard as pages, its own 413s and 500s included.
     app.add_middleware(
         RequestContextMiddleware,
         max_json_body_bytes=settings.max_json_body_bytes,
-        metrics=settings.metrics,
-    )
-    # Errors under /dashboard as pages, the 413s and 500s of the middleware above included.
-    app.add_middleware(DashboardErrorPages)
-    # Outermost: sees every answer, including the 413s the middleware above gives.
-    app.add_middleware(
-        BodyGuard,
         body_timeout=settings.request_body_timeout_seconds,
         max_drain_bytes=settings.max_drain_bytes,
+        metrics=settings.metrics,
     )
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
     return app

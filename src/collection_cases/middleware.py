@@ -1,5 +1,11 @@
-"""The request context layer (inside BodyGuard, which is outermost): request ids, body size
-limits, access log, last-resort errors."""
+"""The one request layer of our own: request ids, body size limits, access log, last-resort
+errors; and, around those, the body's idle timeout and lingering close (`request_body.py`)
+and the dashboard's error pages (`web/dashboard/errors.py`).
+
+One layer, not three middlewares: each would add its own call and frame to every request,
+and the first two only wrap `send` and `receive` when a request has a body or is under
+/dashboard. Their order is kept in the wrapping: BodyGuard's send is the outermost (it sees
+every answer), then the dashboard's, then the one adding Request-Id."""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collection_cases import db, errors, metrics
 from collection_cases.errors import ApiError, InternalError, PayloadTooLarge
+from collection_cases.request_body import BodyGuard
+from collection_cases.web.dashboard.errors import error_pages, is_dashboard
 
 log = logging.getLogger("collection_cases.access")
 error_log = logging.getLogger("collection_cases.error")
@@ -24,15 +32,27 @@ class BodyTooLarge(PayloadTooLarge):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_json_body_bytes: int, metrics: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_json_body_bytes: int,
+        body_timeout: float,
+        max_drain_bytes: int,
+        metrics: bool = True,
+    ) -> None:
         self.app = app
         self.max_json_body_bytes = max_json_body_bytes
+        self.body_guard = BodyGuard(body_timeout=body_timeout, max_drain_bytes=max_drain_bytes)
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        receive, send = self.body_guard.wrap(scope, receive, send)
+        if is_dashboard(scope):
+            send = error_pages(scope, send)
         request_id = "req_" + secrets.token_hex(12)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id

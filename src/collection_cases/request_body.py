@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from collection_cases.errors import RequestTimeout
 
@@ -53,20 +53,20 @@ def _declared_body(scope: Scope) -> tuple[bool, int | None, bool]:
 
 
 class BodyGuard:
-    def __init__(self, app: ASGIApp, *, body_timeout: float, max_drain_bytes: int) -> None:
-        self.app = app
+    """The idle timeout and the lingering close of one request body: `wrap` gives the receive
+    and send the rest of the request uses. The request layer (`middleware.py`) applies it
+    first, so its send is the last before the server's and sees every answer, the 413s of the
+    body limit included."""
+
+    def __init__(self, *, body_timeout: float, max_drain_bytes: int) -> None:
         self.body_timeout = body_timeout
         self.max_drain_bytes = max_drain_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def wrap(self, scope: Scope, receive: Receive, send: Send) -> tuple[Receive, Send]:
         body = _Body(*_declared_body(scope))
         if not body.expected:
             # Nothing to time out and nothing to drain (GETs, mostly): no wrapping at all.
-            await self.app(scope, receive, send)
-            return
+            return receive, send
         draining = False
 
         async def guarded_receive() -> Message:
@@ -99,7 +99,7 @@ class BodyGuard:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app(scope, guarded_receive, guarded_send)
+        return guarded_receive, guarded_send
 
     @staticmethod
     def _count(body: _Body, message: Message) -> None:

@@ -1128,6 +1128,10 @@ class TestErrorPages:
         assert response.status_code == 413
         assert _is_page(response)
         assert "larger than the 1048576 bytes allowed" in response.text
+        # The page is the request's answer like any other: its id, and the connection closed
+        # after it (the rest of the body is not read).
+        assert response.headers["request-id"].startswith("req_")
+        assert response.headers["connection"] == "close"
         api = await client.post(
             "/v1/collection_cases",
             content=b'{"x": "' + b"x" * (2 * 1024 * 1024) + b'"}',

@@ -2,11 +2,12 @@
 
 The dashboard's routes render their own errors (DashboardRoute), but some answers are given
 before or around them, in the API's shape: the body limit's 413 and the last-resort 500 of the
-request middleware, the database's 503, an unknown URL's 404, a wrong method's 405. This layer
-sits just inside BodyGuard (so its lingering close still follows the answer) and outside the
-request middleware: for a /dashboard path, a JSON error answer is replaced by the dashboard's
-error page with the same status, message and headers (Request-Id, Retry-After, Allow...).
-Everything else, and every other path, passes through untouched.
+request middleware, the database's 503, an unknown URL's 404, a wrong method's 405. The request
+middleware sends through `error_pages` for a /dashboard path, inside BodyGuard's send (so its
+lingering close still follows the answer) and outside its own (which adds Request-Id): a JSON
+error answer is replaced by the dashboard's error page with the same status, message and
+headers (Request-Id, Retry-After, Allow...). Everything else, and every other path, passes
+through untouched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 
 import orjson
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from collection_cases.errors import ApiError
 
@@ -68,35 +69,30 @@ def _page(scope: Scope, start: Message, body: bytes) -> tuple[Message, bytes]:
     return {**start, "headers": [*page.raw_headers, *kept]}, bytes(page.body)
 
 
-class DashboardErrorPages:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def error_pages(scope: Scope, send: Send) -> Send:
+    """The send of a /dashboard request (`is_dashboard`): a JSON error answer goes out as the
+    error page, everything else as it is."""
+    held: Message | None = None
+    chunks: list[bytes] = []
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_dashboard(scope):
-            await self.app(scope, receive, send)
+    async def send_page(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start" and _is_json_error(message):
+            held = message  # an error in the API's shape: wait for its body
             return
-        held: Message | None = None
-        chunks: list[bytes] = []
+        if held is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        try:
+            start, page = _page(scope, held, body)
+        except Exception:  # the page failed: the API's answer is still an answer
+            log.exception("dashboard error page failed")
+            start, page = held, body
+        await send(start)
+        await send({"type": "http.response.body", "body": page})
 
-        async def send_page(message: Message) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start" and _is_json_error(message):
-                held = message  # an error in the API's shape: wait for its body
-                return
-            if held is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = b"".join(chunks)
-            try:
-                start, page = _page(scope, held, body)
-            except Exception:  # the page failed: the API's answer is still an answer
-                log.exception("dashboard error page failed")
-                start, page = held, body
-            await send(start)
-            await send({"type": "http.response.body", "body": page})
-
-        await self.app(scope, receive, send_page)
+    return send_page
