@@ -315,8 +315,11 @@ class CollectionCaseList(BaseModel):
     )
 
 
+_EPOCH = date(1970, 1, 1)
+
+
 def unix_date(value: date) -> int:
-    return (value - date(1970, 1, 1)).days * 86400
+    return (value - _EPOCH).days * 86400
 
 
 class DebtorContactUpdate(StrictModel):
