@@ -94,3 +94,22 @@ async def test_good_values_reach_the_list(client, account, urls) -> None:  # typ
         answer = await client.get(url, params={"limit": "1"}, headers=account.headers)
         assert answer.status_code == 200, (path, answer.text)
         assert len(answer.json()["data"]) <= 1
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "param"),
+    [
+        ({"status": "bogus", "limit": "0"}, 422, "status"),
+        ({"debtor_country": "XX", "limit": "abc"}, 422, "debtor_country"),
+        ({"debtor_type": "alien", "starting_after": "a", "ending_before": "b"}, 422, "debtor_type"),
+        ({"status": "active", "limit": "0"}, 422, "limit"),
+    ],
+)
+async def test_the_cases_filters_are_judged_before_the_page(  # type: ignore[no-untyped-def]
+    client, account, params: dict[str, str], status: int, param: str
+) -> None:
+    """A list of cases with a bad filter and a bad page parameter answers about the filter;
+    with good filters, about the page parameter."""
+    answer = await client.get("/v1/collection_cases", params=params, headers=account.headers)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"]["param"] == param

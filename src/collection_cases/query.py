@@ -36,6 +36,9 @@ class QueryModel(Generic[R]):
         return f"QueryModel({self.model.__name__})"
 
     async def __call__(self, request: Request) -> R:
+        return self.parse(request)
+
+    def parse(self, request: Request) -> R:
         params = request.query_params
         found = {alias: params[alias] for alias in self.aliases if alias in params}
         try:
@@ -61,10 +64,30 @@ class QueryModel(Generic[R]):
         return entries
 
 
-def query_models(dependant: Any) -> Iterable[QueryModel[Any]]:
+class QueryModels(Generic[R]):
+    """Several query models read by one dependency, in order: the route gets the tuple of
+    what each builds. The first that fails answers, as when each was a dependency of its
+    own; FastAPI has one dependency less to solve on every request (the cases' list: its
+    filters and its page)."""
+
+    def __init__(self, *parts: QueryModel[Any]) -> None:
+        self.parts = parts
+        self.aliases = tuple(alias for part in parts for alias in part.aliases)
+
+    def __repr__(self) -> str:
+        return f"QueryModels({', '.join(part.model.__name__ for part in self.parts)})"
+
+    async def __call__(self, request: Request) -> tuple[Any, ...]:
+        return tuple([part.parse(request) for part in self.parts])
+
+    def parameters(self) -> list[dict[str, Any]]:
+        return [entry for part in self.parts for entry in part.parameters()]
+
+
+def query_models(dependant: Any) -> Iterable[QueryModel[Any] | QueryModels[Any]]:
     """The query models a route's dependencies use."""
     for sub in dependant.dependencies:
-        if isinstance(sub.call, QueryModel):
+        if isinstance(sub.call, QueryModel | QueryModels):
             yield sub.call
         yield from query_models(sub)
 
@@ -86,7 +109,7 @@ def document_query_models(routes: Iterable[Any], schema: dict[str, Any]) -> None
 def _query_aliases(dependant: Any) -> set[str]:
     names = {p.alias for p in dependant.query_params}
     for sub in dependant.dependencies:
-        if isinstance(sub.call, QueryModel):
+        if isinstance(sub.call, QueryModel | QueryModels):
             names.update(sub.call.aliases)
         names |= _query_aliases(sub)
     return names

@@ -41,7 +41,7 @@ from collection_cases.openapi_docs import (
     wrong_type,
 )
 from collection_cases.pagination import ListParams, list_params
-from collection_cases.query import QueryModel
+from collection_cases.query import QueryModel, QueryModels
 from collection_cases.validation import country_code
 
 router = APIRouter(prefix="/v1/collection_cases", tags=["Collection Cases"])
@@ -128,6 +128,10 @@ class CaseFilters(BaseModel):
 
 
 case_filters: QueryModel[CaseFilters] = QueryModel(CaseFilters, lambda filters: filters)
+# The filters, then the page parameters: one dependency (see `query.QueryModels`).
+CaseListQuery = Annotated[
+    tuple[CaseFilters, ListParams], Depends(QueryModels(case_filters, list_params))
+]
 
 
 @router.get(
@@ -147,15 +151,12 @@ case_filters: QueryModel[CaseFilters] = QueryModel(CaseFilters, lambda filters: 
         },
     ),
 )
-async def list_collection_cases(
-    access: CasesRead,
-    filters: Annotated[CaseFilters, Depends(case_filters)],
-    page: Annotated[ListParams, Depends(list_params)],
-) -> Response:
+async def list_collection_cases(access: CasesRead, query: CaseListQuery) -> Response:
     """Your cases in this key's mode, newest first, a page at a time (`limit`, then
     `starting_after` the last id of a page). Filter by `status`, `debtor_country`,
     `debtor_type` and the `created[...]` range; filters combine. Reads only.
     """
+    filters, page = query
     page_ = await cases.list_cases(
         access.conn,
         principal=access.principal,
