@@ -43,6 +43,19 @@ class TestAuthentication:
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "authentication_error"
 
+    async def test_the_version_header_chooses_the_version(self, client, account):
+        """CasaPay-Version names the version a request uses (echoed back); without it, the
+        account's default; an unknown one is a 400 naming the header."""
+        default = await client.get(URL, headers=account.headers)
+        assert default.headers["casapay-version"] == "2025-01-15"
+        chosen = await client.get(URL, headers={**account.headers, "CasaPay-Version": "2024-11-01"})
+        assert chosen.status_code == 200
+        assert chosen.headers["casapay-version"] == "2024-11-01"
+        unknown = await client.get(URL, headers={**account.headers, "CasaPay-Version": "2099"})
+        assert unknown.status_code == 400
+        assert unknown.json()["error"]["code"] == "api_version_invalid"
+        assert unknown.json()["error"]["param"] == "CasaPay-Version"
+
     async def test_basic_auth_with_key_as_user(self, client, account):
         token = base64.b64encode(f"{account.sk_test}:".encode()).decode()
         response = await client.get(URL, headers={"Authorization": f"Basic {token}"})

@@ -21,6 +21,7 @@ import orjson
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
+from starlette.types import Scope
 
 from collection_cases import db, openapi_docs, ratelimit, versions
 from collection_cases.accounts.permissions import PUBLISHABLE, Level
@@ -32,8 +33,20 @@ from collection_cases.idempotency.service import Idempotency
 from collection_cases.query import reject_unknown_query
 
 
-def _raw_key(request: Request) -> str:
-    header = request.headers.get("authorization")
+def _headers(scope: Scope) -> tuple[str | None, str | None]:
+    """Authorization and CasaPay-Version (the first of each, as `request.headers.get` reads
+    them), in one pass over the raw headers rather than two lookups."""
+    authorization = version = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"casapay-version" and version is None:
+            version = value.decode("latin-1")
+    return authorization, version
+
+
+def _raw_key(header: str | None) -> str:
     if not header:
         raise AuthenticationFailed(
             "You did not provide an API key. Send it as 'Authorization: Bearer sk_test_...'.",
@@ -57,16 +70,18 @@ def _raw_key(request: Request) -> str:
 
 
 async def _principal(request: Request, conn: Connection) -> Principal:
-    raw = _raw_key(request)
-    principal = await authenticate(conn, raw, request.app.state.key_cache)
+    authorization, requested = _headers(request.scope)
+    raw = _raw_key(authorization)
+    state = request.app.state
+    principal = await authenticate(conn, raw, state.key_cache)
     if principal is None:
         raise AuthenticationFailed("Invalid API key provided.")
-    request.state.principal = principal
-    requested = request.headers.get("casapay-version")
-    request.state.api_version = (
+    # What request.state shows (the scope's "state"), set without its attribute layer.
+    request_state = request.scope.setdefault("state", {})
+    request_state["principal"] = principal
+    request_state["api_version"] = (
         versions.check(requested) if requested is not None else principal.api_version
     )
-    state = request.app.state
     await ratelimit.check(
         state.rate_limiter,
         state.settings.rate_limit_per_second,
