@@ -261,7 +261,8 @@ def _render(sql: str, scoped: bool) -> str:
 
 def _statement(sql: str, args: Args, scope: Scope | Unscoped | None) -> tuple[str, Args]:
     if isinstance(scope, Scope):
-        if args is not None and not isinstance(args, Mapping):
+        # A dict, nearly always: its type is checked before the (slower) Mapping ABC.
+        if args is not None and type(args) is not dict and not isinstance(args, Mapping):
             raise TypeError("a scoped statement takes named arguments")
         bound = {**(args or {}), "account_id": scope.account_id, "is_test": scope.is_test}
         return _render(sql, True), bound
