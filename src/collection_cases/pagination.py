@@ -106,6 +106,13 @@ def created_conditions(params: ListParams, where: list[str], args: dict[str, Any
     `created` is shown in whole seconds but stored with microseconds: compare whole seconds,
     so filtering on a value a client just read includes (or excludes) that very object.
     """
+    if (
+        params.created_gt is None
+        and params.created_gte is None
+        and params.created_lt is None
+        and params.created_lte is None
+    ):
+        return  # most lists: nothing to add, nothing to build
 
     def at(ts: int) -> datetime:
         return datetime.fromtimestamp(ts, UTC)
