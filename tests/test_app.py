@@ -27,6 +27,10 @@ class TestRoutingErrors:
         response = await client.delete("/v1/collection_cases", headers=account.headers)
         assert response.status_code == 405
         assert response.json()["error"]["code"] == "method_not_allowed"
+        assert response.headers["allow"] == "GET, POST"
+        one = await client.put("/v1/collection_cases/dc_0", headers=account.headers)
+        assert one.status_code == 405
+        assert one.headers["allow"] == "GET, POST"
 
     async def test_request_ids_are_unique(self, client, account):
         a = await client.get("/healthz")
@@ -37,6 +41,45 @@ class TestRoutingErrors:
         response = await client.get("/v1/collection_cases?limit=x", headers=account.headers)
         assert "detail" not in response.json()
         assert set(response.json()) == {"error"}
+
+
+class TestRouteOrder:
+    """The router tries the hottest operations first (app._hot_first); every request must
+    still reach the route it reached in the declared order."""
+
+    @staticmethod
+    def _answering(routes, method: str, path: str):  # type: ignore[no-untyped-def]
+        from starlette.routing import Match
+
+        scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+        partial = False
+        for route in routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return route
+            partial = partial or match == Match.PARTIAL
+        # Another method's route: a 405 listing every method at the path, whichever it was.
+        return "405" if partial else "404"
+
+    def test_every_path_reaches_the_route_it_reached_as_declared(self, app) -> None:  # type: ignore[no-untyped-def]
+        import re
+
+        declared = app.state.declared_routes
+        assert app.router.routes != declared  # the order did change
+        assert sorted(map(id, app.router.routes)) == sorted(map(id, declared))
+        paths = {"/v1/collection_cases/ref", "/v1/collection_cases/ref/", "/openapi.json"}
+        for route in declared:
+            path = getattr(route, "path", None)
+            if isinstance(path, str):
+                paths.add(re.sub(r"\{[^}]+\}", "ref", path))
+                paths.add(re.sub(r"\{[^}]+\}", "dc_0123456789abcdef0123456789abcdef", path))
+        for path in sorted(paths):
+            for method in ("GET", "POST", "DELETE", "PUT"):
+                expected = self._answering(declared, method, path)
+                assert self._answering(app.router.routes, method, path) is expected, (
+                    method,
+                    path,
+                )
 
 
 class TestHealth:

@@ -78,6 +78,29 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
+# Tried first, in this order, by the router: retrieve, list, create.
+_HOT = (
+    ("GET", "/v1/collection_cases/{case_id}"),
+    ("GET", "/v1/collection_cases"),
+    ("POST", "/v1/collection_cases"),
+)
+
+
+def _hot_first(routes: list[Any]) -> list[Any]:
+    """The routes in the order requests are matched against them: the hottest operations
+    (`_HOT`) first, the rest as declared. A request is tried against each route in turn until
+    one matches, ~1 µs for each that does not: a retrieve came fifth (after /openapi.json,
+    create, list and retrieve by reference). No route declared before a hot one matches its
+    paths, so the same route answers every request (tests/test_app.py checks it)."""
+
+    def rank(route: Any) -> int:
+        methods = getattr(route, "methods", None) or ()
+        path = getattr(route, "path", None)
+        return min((_HOT.index((m, path)) for m in methods if (m, path) in _HOT), default=len(_HOT))
+
+    return sorted(routes, key=rank)
+
+
 def _methods_at(routes: Any, path: str) -> set[str]:
     """Every method some route serves at `path` (included routers are walked too)."""
     methods: set[str] = set()
@@ -206,8 +229,10 @@ def _health_router() -> APIRouter:
 def _custom_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
+    # The routes as declared: the router tries the hottest first (`_hot_first`).
+    routes = app.state.declared_routes
     schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
+        title=app.title, version=app.version, description=app.description, routes=routes
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     ref = "#/components/schemas/{model}"
@@ -289,11 +314,11 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
                         "description": "Retry safely: the first response is replayed for 24 h",
                     }
                 )
-    document_query_models(api_routes(app.routes), schema)
-    document_permissions(app.routes, schema)
+    document_query_models(api_routes(routes), schema)
+    document_permissions(routes, schema)
     declared_422 = {
         (route.path_format, method.lower())
-        for route in api_routes(app.routes)
+        for route in api_routes(routes)
         if 422 in route.responses
         for method in route.methods or ()
     }
@@ -469,7 +494,8 @@ def create_app(
     if pool is not None:
         app.state.pool = pool
     _install_error_handlers(app)
-    # The hottest routes first: a request is matched against the routes in this order.
+    # The declared order (the OpenAPI document's); the hottest operations are then moved to
+    # the front for matching (`_hot_first`).
     for router in (
         cases_router,
         files_router,
@@ -485,6 +511,8 @@ def create_app(
     if settings.metrics and settings.metrics_port is None:
         _add_routes(app, _metrics_router())
     web.install(app)
+    app.state.declared_routes = list(app.router.routes)
+    app.router.routes[:] = _hot_first(app.router.routes)
     # Request ids, body limits, access log, last-resort errors; the body's idle timeout and
     # lingering close, and errors under /dashboard as pages, its own 413s and 500s included.
     app.add_middleware(
