@@ -63,10 +63,11 @@ class BodyGuard:
         self.max_drain_bytes = max_drain_bytes
 
     def wrap(self, scope: Scope, receive: Receive, send: Send) -> tuple[Receive, Send]:
-        body = _Body(*_declared_body(scope))
-        if not body.expected:
+        expected, declared, expect_continue = _declared_body(scope)
+        if not expected:
             # Nothing to time out and nothing to drain (GETs, mostly): no wrapping at all.
             return receive, send
+        body = _Body(expected, declared, expect_continue)
         draining = False
 
         async def guarded_receive() -> Message:
