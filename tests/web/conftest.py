@@ -18,7 +18,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    async_playwright,
+    expect,
+)
 
 from tests.live import free_port, serve, stop, wait_healthy
 
@@ -34,6 +41,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# The suite runs in several processes on a small machine (make test): ReDoc laying out the
+# whole API can take longer than the 5 s `expect` waits by default while other tests use the
+# cores. What is expected is unchanged; only how long it may take to show (as long as an
+# action may: Playwright's 30 s).
+expect.set_options(timeout=30_000)
 
 # Installed before any page script runs: CSP violations become console lines we can collect.
 _CSP_LISTENER = """
