@@ -71,10 +71,11 @@ _KEYS_HELP = (
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
     """The router's routes, added to the app's own list as they are. `include_router` would
     wrap the router in one more layer that every request is matched through (FastAPI 0.16x:
-    an included router matches its routes in turn, with a scope context per candidate); the
-    API's routers carry their prefix and tags themselves and are included with no options,
-    so their routes need nothing from it. Measured in-process: a retrieve costs ~10 % less CPU
-    (bench/README.md, "What the profiles show")."""
+    an included router matches its routes in turn, with a scope context per candidate); our
+    routers (the API's, the pages', the dashboard's) carry their prefix, tags and route class
+    themselves, so their routes need nothing from it, and the app's route list is flat.
+    Measured in-process: a retrieve costs ~10 % less CPU (bench/README.md, "What the profiles
+    show")."""
     app.router.routes.extend(router.routes)
 
 
@@ -102,13 +103,10 @@ def _hot_first(routes: list[Any]) -> list[Any]:
 
 
 def _methods_at(routes: Any, path: str) -> set[str]:
-    """Every method some route serves at `path` (included routers are walked too)."""
+    """Every method some route serves at `path`."""
     methods: set[str] = set()
     for route in routes:
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            methods |= _methods_at(inner.routes, path)
-        elif (regex := getattr(route, "path_regex", None)) is not None and regex.match(path):
+        if (regex := getattr(route, "path_regex", None)) is not None and regex.match(path):
             methods |= set(getattr(route, "methods", None) or ())
     return methods
 
@@ -510,7 +508,9 @@ def create_app(
         _add_routes(app, router)
     if settings.metrics and settings.metrics_port is None:
         _add_routes(app, _metrics_router())
-    web.install(app)
+    for router in web.routers():
+        _add_routes(app, router)
+    web.mount_assets(app)
     app.state.declared_routes = list(app.router.routes)
     app.router.routes[:] = _hot_first(app.router.routes)
     # Request ids, body limits, access log, last-resort errors; the body's idle timeout and

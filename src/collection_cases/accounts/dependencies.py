@@ -253,13 +253,9 @@ def requirement_of(route: APIRoute) -> Requirement | None:
 
 
 def api_routes(routes: Any) -> Iterator[APIRoute]:
-    """Every API route, included routers walked (they are included without a prefix, so a
-    route's own path is the one served)."""
+    """Every API route of the app's route list (flat: `app._add_routes`)."""
     for route in routes:
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            yield from api_routes(inner.routes)
-        elif isinstance(route, APIRoute):
+        if isinstance(route, APIRoute):
             yield route
 
 

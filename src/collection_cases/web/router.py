@@ -82,28 +82,23 @@ templates.env.filters["ticks"] = _ticks
 router = APIRouter(include_in_schema=False)
 
 
-def install(app: FastAPI) -> None:
-    """Add the pages (the dashboard's too) and the static assets to the app."""
+def routers() -> tuple[APIRouter, ...]:
+    """The pages' routers, the dashboard's too: the app adds their routes as it adds the
+    API's (`app._add_routes`)."""
     from collection_cases.web.dashboard.router import router as dashboard
 
-    app.include_router(router)
-    app.include_router(dashboard)
+    return router, dashboard
+
+
+def mount_assets(app: FastAPI) -> None:
+    """The static assets, served from the package."""
     # The vendor mount first: "/static" would otherwise take its paths too.
     app.mount("/static/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
 def _has_route(app: FastAPI, path: str) -> bool:
-    def walk(routes: Any) -> bool:
-        for route in routes:
-            inner = getattr(route, "original_router", None)
-            if inner is not None and walk(inner.routes):
-                return True
-            if getattr(route, "path", None) == path:
-                return True
-        return False
-
-    return walk(app.router.routes)
+    return any(getattr(route, "path", None) == path for route in app.router.routes)
 
 
 def _links(request: Request) -> list[Link]:
