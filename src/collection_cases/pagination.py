@@ -77,27 +77,15 @@ def _one_cursor(starting_after: str | None, ending_before: str | None) -> None:
         )
 
 
-def _page(q: _PageQuery) -> ListParams:
+def _params(q: _PageQuery) -> ListParams:
+    """The page (and, for a `_ListQuery`, the created[...] range) the query asks for."""
     _one_cursor(q.starting_after, q.ending_before)
-    return ListParams(q.limit, q.starting_after, q.ending_before)
-
-
-def _list(q: _ListQuery) -> ListParams:
-    _one_cursor(q.starting_after, q.ending_before)
-    return ListParams(
-        q.limit,
-        q.starting_after,
-        q.ending_before,
-        q.created_gt,
-        q.created_gte,
-        q.created_lt,
-        q.created_lte,
-    )
+    return ListParams(**q.model_dump())
 
 
 # The dependencies of the lists: `page: Annotated[ListParams, Depends(list_params)]`.
-page_params: QueryModel[ListParams] = QueryModel(_PageQuery, _page)
-list_params: QueryModel[ListParams] = QueryModel(_ListQuery, _list)
+page_params: QueryModel[ListParams] = QueryModel(_PageQuery, _params)
+list_params: QueryModel[ListParams] = QueryModel(_ListQuery, _params)
 
 
 def created_conditions(params: ListParams, where: list[str], args: dict[str, Any]) -> None:
