@@ -29,6 +29,9 @@ from collection_cases.app import create_app
 from collection_cases.config import Settings
 from tests.factories import Account, make_account
 
+# The embedded server's folder, from pytest_configure to the workers (pytest-xdist).
+_EMBEDDED_DIR = "CC_TEST_EMBEDDED_PG_DIR"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """A base temp dir of this session's own (pytest's default, /tmp/pytest-of-<user>/pytest-N,
@@ -47,9 +50,6 @@ def pytest_configure(config: pytest.Config) -> None:
         data_dir = tempfile.mkdtemp(prefix="cc-test-pg-")
         atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
         os.environ[_EMBEDDED_DIR] = data_dir
-
-
-_EMBEDDED_DIR = "CC_TEST_EMBEDDED_PG_DIR"
 
 
 # Every process of the run (and the `serve` processes it starts) shares one secret key, as an
