@@ -45,9 +45,17 @@ async def engine(plans_database):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 async def seeded(engine, pool):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from collection_cases.events import partitions
     from tests.factories import make_account
 
     account = await make_account(pool)
+    # The cases' events go back ROWS minutes (about three weeks): their months' partitions,
+    # which the migrations (this month and the ones ahead) do not make early in a month.
+    now = datetime.now(UTC)
+    async with pool.connection() as conn:
+        await partitions.ensure(conn, now - timedelta(minutes=ROWS + 1), now)
     async with engine.begin() as conn:
         await conn.execute(
             text(

@@ -558,7 +558,8 @@ async def test_rows_written_before_partitioning_are_kept(  # type: ignore[no-unt
 
     with psycopg.connect(dsn) as conn:
         names = {r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relispartition")}
-    for at in [times[0], now + timedelta(days=62)]:
+    last_ahead = partitions.add_months(partitions.month_start(now), partitions.AHEAD)
+    for at in [times[0], last_ahead]:
         assert {f"events_{at:%Y_%m}", f"webhook_deliveries_{at:%Y_%m}"} <= names
 
     pool = await db.open_pool(fresh_database, size=2, timeout=5, wait=True, name="migrated")
