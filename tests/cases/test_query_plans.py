@@ -366,9 +366,10 @@ EVENT_CASES: dict[str, tuple[dict[str, int], dict[str, Any], str | None]] = {
 
 
 def _relative(params: dict[str, int]) -> dict[str, int]:
-    """created[...] bounds given relative to now (negative seconds), made absolute."""
-    now = int(datetime.now(UTC).timestamp())
-    return {k: now + v for k, v in params.items()}
+    """created[...] bounds given relative to today's UTC midnight (negative seconds), made
+    absolute: a one-day window is one calendar day, never across a month's end."""
+    midnight = int(datetime.now(UTC).timestamp()) // DAY * DAY
+    return {k: midnight + v for k, v in params.items()}
 
 
 @pytest.mark.parametrize("name", list(EVENT_CASES))
@@ -378,10 +379,11 @@ async def test_events_list_uses_its_indexes_across_partitions(seeded_events, poo
     principal, _, cursors, _ = seeded_events
     params_kw, filters, direction = EVENT_CASES[name]
     cursor = cursors[tuple(filters["types"]) if "types" in filters else None] if direction else None
+    bounds = _relative(params_kw)
     params = ListParams(
         starting_after=cursor if direction == "after" else None,
         ending_before=cursor if direction == "before" else None,
-        **_relative(params_kw),  # type: ignore[arg-type]
+        **bounds,  # type: ignore[arg-type]
     )
     async with pool.connection() as conn:
         recording = Recording(conn)
@@ -412,7 +414,7 @@ async def test_events_list_uses_its_indexes_across_partitions(seeded_events, poo
     }, outline(list_plan)
     assert used & listed, outline(list_plan)
     if "created_gte" in params_kw:  # one day: its month's partition alone
-        day = datetime.fromtimestamp(_relative(params_kw)["created_gte"], UTC)
+        day = datetime.fromtimestamp(bounds["created_gte"], UTC)
         assert scanned(list_plan, "events") == {f"events_{day:%Y_%m}"}, list_plan
     elif not direction:
         assert len(scanned(list_plan, "events")) >= 5  # a Merge Append over the months
