@@ -149,7 +149,8 @@ class TestVerification:
         assert case["status"] == "pending_verification"
 
 
-def _future(days: int = 1) -> str:
+def _future(days: int = 2) -> str:
+    # Two days ahead: still in the future if the server's midnight passes mid-test.
     return (datetime.now(UTC).date() + timedelta(days=days)).isoformat()
 
 

@@ -92,15 +92,15 @@ async def test_cli_expiry(cli_env, capsys, client, account):
     shown = (await client.get(f"/v1/tokens/{token_id}", headers=account.headers)).json()
     assert shown["expires_at"] == later
     code, out, err = await arun(
-        capsys, "keys", "create", "--account", account.name, "--expires-at", "2030-01-01"
+        capsys, "keys", "create", "--account", account.name, "--expires-at", "2099-01-01"
     )
     assert code == 0
     token_id = err.split()[1].rstrip(",")
     shown = (await client.get(f"/v1/tokens/{token_id}", headers=account.headers)).json()
-    assert shown["expires_at"] == 1893456000
+    assert shown["expires_at"] == 4070908800
     code, listing, _ = await arun(capsys, "keys", "list", "--account", account.name)
     line = next(x for x in listing.splitlines() if x.startswith(token_id))
-    assert "expires 2030-01-01T00:00:00Z" in line
+    assert "expires 2099-01-01T00:00:00Z" in line
     code, out, err = await arun(
         capsys, "keys", "create", "--account", account.name, "--expires-at", "2020-01-01"
     )
