@@ -810,7 +810,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--expires-at",
         type=_expiry,
-        help="when it stops working: Unix seconds or ISO 8601 (2027-01-01, ...T12:00:00Z)",
+        help="when it stops working: Unix seconds or ISO 8601 (2030-01-01, ...T12:00:00Z)",
     )
     create.set_defaults(func=cmd_keys_create)
     klist = command(keys, "list", "list keys with their ids and prefixes (never the keys)")

@@ -44,7 +44,7 @@ class TokenCreate(StrictModel):
         ge=0,
         le=MAX_TIMESTAMP,
         description="Unix time in the future after which the key stops working (null: never).",
-        examples=[1767225600],
+        examples=[1893456000],  # 2030-01-01: an example a client can send (in the future)
     )
 
 
