@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from collection_cases.db import sqlalchemy_url
 from collection_cases.events.partitions import (
     AHEAD,
+    CLOCK_SLACK,
     LOCK_TIMEOUT,
     MAINTENANCE_LOCK_ID,
     PARTITIONED,
@@ -82,7 +83,8 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def ensure_partitions(conn: Connection) -> None:
     """This month's event partitions and the next ones, as the workers' housekeeping makes
-    them: a process that starts can write events even where no worker ran for months.
+    them (in a month's first minute the month before too: `CLOCK_SLACK`): a process that
+    starts can write events even where no worker ran for months.
 
     Only missing months are created (an existing one asks for no lock). This month waits for
     its locks as long as it takes: without it no event can be written at all. A month ahead
@@ -97,7 +99,7 @@ def ensure_partitions(conn: Connection) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MAINTENANCE_LOCK_ID})
     now = conn.execute(text("SELECT now()")).scalar_one()
     this = month_start(now)
-    for month in months(now, add_months(this, AHEAD)):
+    for month in months(now - CLOCK_SLACK, add_months(this, AHEAD)):
         missing = [
             table
             for table in PARTITIONED
@@ -108,7 +110,7 @@ def ensure_partitions(conn: Connection) -> None:
         ]
         if not missing:
             continue
-        if month == this:
+        if month <= this:  # this month (or, in its first minute, the one before)
             for table in missing:
                 conn.exec_driver_sql(create_statement(table, month))
             continue

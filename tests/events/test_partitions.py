@@ -244,6 +244,26 @@ class TestHousekeeping:
         assert [e["id"] for e in listed["data"]] == list(reversed(seeded[3]))
         await client.delete(f"{EP}/{endpoint}", headers=account.headers)
 
+    async def test_in_a_months_first_minute_the_month_before_is_made_too(self, pool) -> None:  # type: ignore[no-untyped-def]
+        """Events carry the writing process's time, the months are made by the database's:
+        on a database new at a month's turn, a process whose clock is a few seconds behind
+        still writes into the month before, which must exist."""
+        try:
+            async with pool.connection() as conn:
+                done = await partitions.maintain(
+                    conn, now=datetime(2010, 1, 1, 0, 0, 30, tzinfo=UTC), retention_days=36500
+                )
+            assert done.created == names_of(2009, 12) + names_of(2010, 1, 2, 3)
+            async with pool.connection() as conn:
+                done = await partitions.maintain(
+                    conn, now=datetime(2011, 1, 1, 0, 1, 30, tzinfo=UTC), retention_days=36500
+                )
+            # Past the first minute: December 2010 is not made.
+            assert done.created == names_of(2011, 1, 2, 3)
+        finally:
+            for year in (2009, 2010, 2011):
+                await drop_partitions(pool, year)
+
     async def test_another_process_holding_the_round_is_left_alone(self, pool) -> None:  # type: ignore[no-untyped-def]
         """Whichever way another process holds the lock (a round's step in its transaction,
         or a session lock of an older version), this round does nothing."""
@@ -277,7 +297,7 @@ class TestHousekeeping:
                 for _ in range(2):
                     done = await partitions.maintain(
                         TransactionPooled(conns),
-                        now=datetime(2006, 1, 1, tzinfo=UTC),
+                        now=datetime(2006, 1, 1, 12, tzinfo=UTC),
                         retention_days=36500,
                     )
                     assert not done.skipped
@@ -295,7 +315,7 @@ class TestHousekeeping:
         async def round_() -> partitions.Maintenance:
             async with pool.connection() as conn:
                 return await partitions.maintain(
-                    conn, now=datetime(2007, 1, 1, tzinfo=UTC), retention_days=36500
+                    conn, now=datetime(2007, 1, 1, 12, tzinfo=UTC), retention_days=36500
                 )
 
         try:
@@ -323,7 +343,7 @@ class TestHousekeeping:
         async def round_() -> partitions.Maintenance:
             async with pool.connection() as conn:
                 return await partitions.maintain(
-                    conn, now=datetime(2008, 1, 1, tzinfo=UTC), retention_days=36500
+                    conn, now=datetime(2008, 1, 1, 12, tzinfo=UTC), retention_days=36500
                 )
 
         try:

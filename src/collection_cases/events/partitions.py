@@ -6,7 +6,8 @@ partitions of the same name suffix (`events_2026_11`, `webhook_deliveries_2026_1
 together. Retention is dropping those two tables, never a long DELETE:
 
 - `maintain()` (the webhook worker's housekeeping, every few minutes in every worker) makes
-  sure the current month and the next `AHEAD` exist, and drops each month whose every row is
+  sure the current month and the next `AHEAD` exist (and, in a month's first minute, the
+  month before: `CLOCK_SLACK`), and drops each month whose every row is
   past the retention (its end is older than `retention_days`). Events are therefore kept at
   least `retention_days` and at most `retention_days` plus one month. A month that still
   holds a pending delivery is kept until none does (settings require a retention longer
@@ -57,6 +58,11 @@ DEFAULT_RETENTION_DAYS = 30
 # A lookup by id looks this far either side of the time the id carries: new rows are exactly
 # on it, rows written before partitioning (the database's clock) a few milliseconds off.
 ID_TIME_SLACK = timedelta(minutes=1)
+# Events are stamped with the writing process's clock, the months made by the database's: in
+# a month's first minute, a process whose clock is up to this far behind the database's still
+# writes into the month before, so that month is made too (on a database created right then;
+# an older one has it already). Otherwise that insert finds no partition and fails.
+CLOCK_SLACK = timedelta(minutes=1)
 # Creating, detaching or dropping a partition takes a short exclusive lock on its parent;
 # rather than queue every query behind a long one, give up and try again at the next round.
 LOCK_TIMEOUT = "2s"
@@ -291,7 +297,7 @@ async def maintain(
         now = await db.fetch_value(conn, "SELECT now()")
     assert now is not None
     try:
-        await _create(conn, now, add_months(month_start(now), ahead), done)
+        await _create(conn, now - CLOCK_SLACK, add_months(month_start(now), ahead), done)
         await _drop_expired(conn, now=now, retention_days=retention_days, done=done)
     except _Held:
         done.skipped = True
