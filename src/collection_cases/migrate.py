@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,12 @@ from sqlalchemy.exc import OperationalError
 
 from collection_cases.db import sqlalchemy_url
 from collection_cases.events.partitions import (
-    AHEAD,
-    CLOCK_SLACK,
     LOCK_TIMEOUT,
     MAINTENANCE_LOCK_ID,
     PARTITIONED,
-    add_months,
     create_statement,
     is_partition,
+    kept_ready,
     month_start,
     months,
     partition_name,
@@ -81,10 +80,10 @@ def upgrade(database_url: str, revision: str = "head") -> None:
         engine.dispose()
 
 
-def ensure_partitions(conn: Connection) -> None:
+def ensure_partitions(conn: Connection, now: datetime | None = None) -> None:
     """This month's event partitions and the next ones, as the workers' housekeeping makes
-    them (in a month's first minute the month before too: `CLOCK_SLACK`): a process that
-    starts can write events even where no worker ran for months.
+    them (`kept_ready`): a process that starts can write events even where no worker ran for
+    months. `now` is the database's clock unless given (tests).
 
     Only missing months are created (an existing one asks for no lock). This month waits for
     its locks as long as it takes: without it no event can be written at all. A month ahead
@@ -97,9 +96,10 @@ def ensure_partitions(conn: Connection) -> None:
     if not partitioned:  # a revision before partitioning
         return
     conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MAINTENANCE_LOCK_ID})
-    now = conn.execute(text("SELECT now()")).scalar_one()
+    if now is None:
+        now = conn.execute(text("SELECT now()")).scalar_one()
     this = month_start(now)
-    for month in months(now - CLOCK_SLACK, add_months(this, AHEAD)):
+    for month in months(*kept_ready(now)):
         missing = [
             table
             for table in PARTITIONED

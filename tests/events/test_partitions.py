@@ -459,6 +459,31 @@ def test_migrating_makes_the_months_ahead_too(fresh_database: str) -> None:
     assert {f"{t}_{m:%Y_%m}" for t in partitions.PARTITIONED for m in ahead} <= names
 
 
+def test_migrating_in_a_months_first_minute_makes_the_month_before(fresh_database: str) -> None:
+    """The migration keeps the same months ready as the workers' rounds (`kept_ready`): in a
+    month's first minute the month before too, which a process whose clock is a little
+    behind the database's still writes into."""
+    migrate.upgrade(fresh_database)
+    engine = create_engine(db.sqlalchemy_url(fresh_database), poolclass=sa_pool.NullPool)
+    try:
+        for now in (
+            datetime(2012, 1, 1, 0, 0, 30, tzinfo=UTC),
+            datetime(2013, 1, 1, 0, 1, 30, tzinfo=UTC),
+        ):
+            with engine.begin() as conn:
+                migrate.ensure_partitions(conn, now=now)
+        with engine.connect() as conn:
+            names = set(
+                conn.execute(
+                    text("SELECT relname FROM pg_class WHERE relispartition AND relkind = 'r'")
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+    made = {n for n in names if "_2011_" in n or "_2012_" in n or "_2013_" in n}
+    assert made == set(names_of(2011, 12) + names_of(2012, 1, 2, 3) + names_of(2013, 1, 2, 3))
+
+
 def test_migrating_does_not_queue_behind_a_long_reader(fresh_database: str) -> None:
     """A month ahead that is missing is made at the migration only if its locks come within
     the lock timeout: otherwise the start goes on and the workers make it later (a `CREATE

@@ -154,6 +154,13 @@ class _Held(Exception):
     """Another process holds the maintenance lock: this round is its."""
 
 
+def kept_ready(now: datetime, ahead: int = AHEAD) -> tuple[datetime, datetime]:
+    """The first and last months (as times in them) that must exist at `now`, the database's
+    clock: `now`'s month and `ahead` more, and in a month's first minute the month before
+    (`CLOCK_SLACK`). The migration and the workers' rounds make the same months."""
+    return now - CLOCK_SLACK, add_months(month_start(now), ahead)
+
+
 def months(first: datetime, last: datetime) -> list[datetime]:
     """The months from `first`'s to `last`'s, inclusive."""
     month, out = month_start(first), []
@@ -297,7 +304,7 @@ async def maintain(
         now = await db.fetch_value(conn, "SELECT now()")
     assert now is not None
     try:
-        await _create(conn, now - CLOCK_SLACK, add_months(month_start(now), ahead), done)
+        await _create(conn, *kept_ready(now, ahead), done)
         await _drop_expired(conn, now=now, retention_days=retention_days, done=done)
     except _Held:
         done.skipped = True
