@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from collection_cases import db, ids
 from collection_cases.accounts.service import Principal
 from collection_cases.cases import service as cases
 from collection_cases.db import Scope
+from collection_cases.events import partitions
 from collection_cases.pagination import ListParams
 from tests.conftest import new_database
 
@@ -45,9 +46,6 @@ async def engine(plans_database):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 async def seeded(engine, pool):  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
-    from collection_cases.events import partitions
     from tests.factories import make_account
 
     account = await make_account(pool)
@@ -195,9 +193,6 @@ async def seeded_events(engine, pool):  # type: ignore[no-untyped-def]
     """EVENT_ROWS events of one account over EVENT_DAYS (ids carrying their times, as the
     service makes them), each delivered to one endpoint; every tenth delivery failed, every
     hundredth pending but not due for years (no worker of another test may pick it up)."""
-    from datetime import timedelta
-
-    from collection_cases.events import partitions
     from tests.factories import make_account
 
     account = await make_account(pool)
