@@ -59,7 +59,7 @@ async def main(args: argparse.Namespace) -> None:
     settings = Settings(
         database_url=url, run_worker=False, log_level="warning", rate_limit_per_second=10**6
     )
-    pool = await db.open_pool(url, size=4, timeout=5, wait=True, name="cpu")
+    pool = await db.open_pool(url, size=args.pool, timeout=5, wait=True, name="cpu")
     project = create_app(settings, pool=pool)
     account = await make_account(pool)
     key = account.sk_test
@@ -72,7 +72,7 @@ async def main(args: argparse.Namespace) -> None:
     app: Any = project
     if args.app == "stack":
         os.environ["BENCH_DATABASE_URL"] = url
-        os.environ["BENCH_POOL_SIZE"] = "4"
+        os.environ["BENCH_POOL_SIZE"] = str(args.pool)
         from bench.stack_app import app as stack
 
         lifespan = stack.router.lifespan_context(stack)
@@ -112,23 +112,31 @@ async def main(args: argparse.Namespace) -> None:
         await app(scope, receive, send)
         assert sent[0]["status"] == 200, sent
 
+    async def drive(path: str, query: str, requests: int) -> None:
+        """`requests` requests, in `--concurrency` streams running at once (a loaded server's
+        interleaving: waits for connections, more tasks switching) or one after another."""
+
+        async def stream(count: int) -> None:
+            for _ in range(count):
+                await one(path, query)
+
+        streams = args.concurrency
+        await asyncio.gather(*(stream(requests // streams) for _ in range(streams)))
+
     for name in args.scenarios:
         path, _, query = paths[name].partition("?")
-        for _ in range(300):
-            await one(path, query)
+        await drive(path, query, 300)
         best = float("inf")
         for _ in range(args.rounds):
             started = time.process_time()
-            for _ in range(args.requests):
-                await one(path, query)
+            await drive(path, query, args.requests)
             best = min(best, (time.process_time() - started) / args.requests)
         print(f"{name:12} {best * 1e6:6.0f} µs CPU per request (best of {args.rounds})")
     if args.profile:
         path, _, query = paths[args.scenarios[0]].partition("?")
         profile = cProfile.Profile()
         profile.enable()
-        for _ in range(args.requests):
-            await one(path, query)
+        await drive(path, query, args.requests)
         profile.disable()
         pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
     if args.app == "stack":
@@ -143,6 +151,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="reuse the database of a last run")
+    parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
+    parser.add_argument("--pool", type=int, default=4, help="connections of the app's pool")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime", help="cProfile's sort key (cumulative, ...)")
     parser.add_argument("--top", type=int, default=30)

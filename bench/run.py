@@ -306,32 +306,77 @@ def run_suite(  # type: ignore[no-untyped-def]
     return results
 
 
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU the processes have used (those gone since count as 0)."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def server_processes(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """A started server's processes: the one started and every child (uvicorn's workers)."""
+    parent = psutil.Process(proc.pid)
+    return [parent, *parent.children(recursive=True)]
+
+
+def postgres_processes() -> list[psutil.Process]:
+    """The database server's processes on this machine (its backends come and go; the
+    pools keep theirs open, so the ones alive at a round's start are the ones serving it)."""
+    return [
+        p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")
+    ]
+
+
 def interleaved(url: str, workers: int, scripts: dict[str, str], args) -> dict:  # type: ignore[no-untyped-def]
     """The project and the stack app side by side: both started, then for each scenario
     `--interleave` rounds that drive one and then the other for `--duration` seconds. The
     ratio of each round compares two runs a few seconds apart, so a machine whose speed
     drifts from minute to minute moves both; the median of the rounds is the figure."""
     ports = {kind: free_port() for kind in ("project", "stack")}
-    procs = [start(kind, url, workers, port) for kind, port in ports.items()]
+    procs = {kind: start(kind, url, workers, port) for kind, port in ports.items()}
+    servers = {kind: server_processes(proc) for kind, proc in procs.items()}
     results = {}
     try:
         for name, script in scripts.items():
             if args.only and name not in args.only:
                 continue
             rps: dict[str, list[float]] = {"project": [], "stack": []}
+            # CPU per request (µs), of the server's processes and of PostgreSQL's: where a
+            # gap in throughput comes from, with less of the machine's noise than req/s.
+            app_us: dict[str, list[float]] = {"project": [], "stack": []}
+            db_us: dict[str, list[float]] = {"project": [], "stack": []}
             for _ in range(args.interleave):
                 for kind, port in ports.items():
                     wrk(f"http://127.0.0.1:{port}", script, 1, args.connections)  # warm-up
+                    database = postgres_processes()
+                    app0, db0 = cpu_seconds(servers[kind]), cpu_seconds(database)
                     r = wrk(f"http://127.0.0.1:{port}", script, args.duration, args.connections)
+                    count = max(r["requests"], 1)
+                    app_us[kind].append((cpu_seconds(servers[kind]) - app0) / count * 1e6)
+                    db_us[kind].append((cpu_seconds(database) - db0) / count * 1e6)
                     rps[kind].append(r["rps"])
             ratios = [p / s for p, s in zip(rps["project"], rps["stack"], strict=True)]
-            results[name] = {**rps, "ratios": ratios, "median": statistics.median(ratios)}
+            results[name] = {
+                **rps,
+                "ratios": ratios,
+                "median": statistics.median(ratios),
+                "app_us": {k: statistics.median(v) for k, v in app_us.items()},
+                "db_us": {k: statistics.median(v) for k, v in db_us.items()},
+            }
+            cpu = results[name]
             log(
                 f"w{workers} {name:17} project/stack per round "
                 f"{' '.join(f'{x:.2f}' for x in ratios)}  median {statistics.median(ratios):.2f}"
+                f"  CPU µs/req app {cpu['app_us']['project']:.0f} vs {cpu['app_us']['stack']:.0f}"
+                f", PostgreSQL {cpu['db_us']['project']:.0f} vs {cpu['db_us']['stack']:.0f}"
             )
     finally:
-        for proc in procs:
+        for proc in procs.values():
             stop(proc)
     return results
 
@@ -339,15 +384,18 @@ def interleaved(url: str, workers: int, scripts: dict[str, str], args) -> dict: 
 def interleaved_table(results: dict) -> str:
     lines = [
         "| scenario | w | project req/s per round | stack req/s per round "
-        "| ÷ stack per round | median |",
-        "|---|---|---|---|---|---|",
+        "| ÷ stack per round | median | app CPU µs/req project / stack "
+        "| PostgreSQL CPU µs/req project / stack |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for workers, per in results["interleaved"].items():
         for name, r in per.items():
             lines.append(
                 f"| {name} | {workers} | {' / '.join(f'{x:.0f}' for x in r['project'])} "
                 f"| {' / '.join(f'{x:.0f}' for x in r['stack'])} "
-                f"| {' / '.join(f'{x:.2f}' for x in r['ratios'])} | {r['median']:.2f} |"
+                f"| {' / '.join(f'{x:.2f}' for x in r['ratios'])} | {r['median']:.2f} "
+                f"| {r['app_us']['project']:.0f} / {r['app_us']['stack']:.0f} "
+                f"| {r['db_us']['project']:.0f} / {r['db_us']['stack']:.0f} |"
             )
     return "\n".join(lines)
 
