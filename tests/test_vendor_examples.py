@@ -499,6 +499,7 @@ def test_getting_started_pages(server: Server) -> None:
 def test_platform_pages(server: Server) -> None:
     events = "platform__events"
     retrieve, listing = examples(events)
+    case_of(server)  # an event to retrieve, when this test runs alone (or on a worker alone)
     event = server.get("/v1/events", limit=1)["data"][0]
     answer = server.curl(retrieve.command, evt_1a2b3c4d=event["id"])
     assert answer.status == 200
