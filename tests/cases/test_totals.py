@@ -113,7 +113,7 @@ class TestCaseTotals:
 class TestRecoveredByMonth:
     async def test_payments_per_month_and_currency(self, client, account, pool):
         case = await make_case(client, account)
-        await helper(client, account, case["id"], "record_payment", amount=1000)
+        undated = await helper(client, account, case["id"], "record_payment", amount=1000)
         await helper(
             client, account, case["id"], "record_payment", amount=2000, payment_date="2025-03-14"
         )
@@ -127,7 +127,10 @@ class TestRecoveredByMonth:
             later = await payments.recovered_by_month(
                 conn, principal=principal(account), since=date(2025, 4, 1)
             )
-        this_month = datetime.now(UTC).date().replace(day=1)
+        # The month the server dated the payment in (today's, read from the payment itself:
+        # a month may turn between the request and this line).
+        stamped = datetime.fromtimestamp(undated.json()["payment_date"], UTC).date()
+        this_month = stamped.replace(day=1)
         assert [(r["month"], r["currency"], r["amount"], r["payments"]) for r in rows] == [
             (date(2025, 3, 1), "eur", 2500, 2),
             (this_month, "eur", 1000, 1),

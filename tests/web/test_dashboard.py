@@ -396,7 +396,9 @@ class TestOverview:
         }
         assert _amounts(html, "usd")["outstanding"] == "$50.00"
         # The chart: this month's bar holds the payment.
-        month = datetime.now(UTC).date().replace(day=1).isoformat()[:7]
+        # The month the server dated the payment in (not read from the clock here: a month
+        # may turn between the payment and this line).
+        month = datetime.fromtimestamp(paid.json()["payment_date"], UTC).date().isoformat()[:7]
         assert f'data-month="{month}" data-amount="120000"' in html
         assert "John Smith" in html  # the needs-details case is listed for attention
         assert "the debtor&#39;s e-mail or phone" in html
@@ -447,7 +449,7 @@ class TestCaseList:
         assert made[2]["reference"] in by_creditor_ref
         assert made[1]["reference"] not in by_creditor_ref
 
-        today = datetime.now(UTC).date()
+        today = datetime.fromtimestamp(company["created"], UTC).date()  # the day it was made
         created = (
             await signed_in.get(f"/dashboard/cases?created_from={today}&created_to={today}")
         ).text
