@@ -72,8 +72,9 @@ def ensure_system_user(name: str) -> int:
     with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         entry = ensure_user_exists(name)
-    assert entry is not None  # the library returns None only on Windows
-    return entry.pw_uid
+    if entry is None:  # the library returns None only on Windows
+        raise RuntimeError(f"could not create the system user {name!r}")
+    return int(entry.pw_uid)
 
 
 def ensure_database(admin_url: str, database: str) -> None:
