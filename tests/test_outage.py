@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -63,26 +66,34 @@ def _upstream(database_url: str) -> tuple[str, ...]:
     return ("tcp", url.host or "127.0.0.1", str(url.port or 5432))
 
 
-@pytest.fixture
-async def proxied(database_url: str, account):  # type: ignore[no-untyped-def]
+@contextlib.asynccontextmanager
+async def behind_a_proxy(database_url: str, **settings: Any) -> AsyncIterator[tuple[Proxy, Any]]:
+    """The app on a pool of two whose database is reached through a proxy the test controls.
+    A request waits at most a second for a connection before its 503 (5 s by default)."""
     proxy = Proxy(_upstream(database_url))
     await proxy.start()
     url = make_url(database_url).set(host="127.0.0.1", port=proxy.port, query={})
-    # A request waits at most a second for a connection before its 503 (5 s by default).
-    settings = Settings(
+    configured = Settings(
         database_url=url.render_as_string(hide_password=False),
         db_pool_size=2,
         db_connect_timeout=2,
         db_pool_timeout=1,
+        **settings,
     )
-    pool = await open_pool(settings, size=2, name="outage")
-    app = create_app(settings, pool=pool)
+    pool = await open_pool(configured, size=2, name="outage")
+    app = create_app(configured, pool=pool)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield proxy, client
     with contextlib.suppress(Exception):
         await proxy.stop()
     await pool.close()
+
+
+@pytest.fixture
+async def proxied(database_url: str, account):  # type: ignore[no-untyped-def]
+    async with behind_a_proxy(database_url) as proxied:
+        yield proxied
 
 
 class TestDatabaseOutage:
@@ -117,3 +128,24 @@ class TestDatabaseOutage:
         listed = await client.get(url, headers=account.headers)
         assert listed.status_code == 200
         assert len(listed.json()["data"]) == 1
+
+    async def test_serves_again_soon_after_a_long_outage(self, database_url, account):
+        """The pool retries a lost connection with a growing backoff (1, 2, 4, 8 s...). Left
+        to it, the database back after 8.5 s would be noticed only at the next retry, ~15 s
+        in: seven seconds of 503s with the database up. Once the retries have run for
+        db_reconnect_seconds (1 s here, 10 by default), the next request opens a connection
+        itself."""
+        async with behind_a_proxy(database_url, db_reconnect_seconds=1) as (proxy, client):
+            url = "/v1/collection_cases"
+            assert (await client.get(url, headers=account.headers)).status_code == 200
+            await proxy.stop()
+            down_until = time.monotonic() + 8.5
+            while time.monotonic() < down_until:  # a load balancer's probes meanwhile
+                async with asyncio.timeout(10):
+                    assert (await client.get("/readyz")).status_code == 503
+                await asyncio.sleep(0.5)
+            await proxy.start()
+            back = time.monotonic()
+            while (await client.get(url, headers=account.headers)).status_code != 200:
+                assert time.monotonic() - back < 3, "still 503 three seconds after the database"
+                await asyncio.sleep(0.2)

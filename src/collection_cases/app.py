@@ -340,6 +340,7 @@ async def open_pool(settings: Settings, *, size: int, name: str) -> db.Pool:
         connect_timeout=settings.db_connect_timeout,
         statement_timeout_ms=settings.db_statement_timeout_ms,
         name=name,
+        reconnect_timeout=settings.db_reconnect_seconds,
     )
 
 

@@ -292,6 +292,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             connect_timeout=settings.db_connect_timeout,
             statement_timeout_ms=settings.db_statement_timeout_ms,
             name="webhooks",
+            reconnect_timeout=settings.db_reconnect_seconds,
         )
         worker = DeliveryWorker(
             pool,

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # Connections of a standalone `collection-cases worker` (deliveries run concurrently).
     worker_pool_size: int = 4
     db_connect_timeout: int = 5
+    # How long a lost connection is retried in the background (backoff 1, 2, 4... s) before
+    # the pool leaves it to the next request to open one: a bound on how late the service
+    # notices that the database is back after an outage.
+    db_reconnect_seconds: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = 15_000
     # Seconds a valid key is remembered per process (0: look it up on every request). A
     # revoked key keeps working for at most this long.
