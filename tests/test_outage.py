@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from collection_cases import db
 from collection_cases.app import create_app, open_pool
 from collection_cases.config import Settings
 from tests.factories import case_body
@@ -149,3 +150,36 @@ class TestDatabaseOutage:
             while (await client.get(url, headers=account.headers)).status_code != 200:
                 assert time.monotonic() - back < 3, "still 503 three seconds after the database"
                 await asyncio.sleep(0.2)
+
+
+async def test_a_pool_opened_waiting_outlasts_a_database_slow_to_start(database_url):
+    """The CLI opens its pool waiting for every connection: the attempts go on for as long as
+    it waits, not only for the reconnection bound (given up after that, nothing would try
+    again and a database up at 2.5 s would still fail the command at 6 s)."""
+    proxy = Proxy(_upstream(database_url))
+    await proxy.start()
+    await proxy.stop()  # its port, with nothing behind it yet
+
+    async def database_comes_up() -> None:
+        await asyncio.sleep(2.5)
+        await proxy.start()
+
+    coming = asyncio.create_task(database_comes_up())
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port, query={})
+    try:
+        pool = await db.open_pool(
+            url.render_as_string(hide_password=False),
+            size=1,
+            timeout=6,
+            connect_timeout=2,
+            wait=True,
+            reconnect_timeout=1,
+        )
+        try:
+            async with pool.connection() as conn:
+                assert await db.fetch_value(conn, "SELECT 1") == 1
+        finally:
+            await pool.close()
+    finally:
+        await coming
+        await proxy.stop()

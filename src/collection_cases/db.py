@@ -99,25 +99,29 @@ async def open_pool(
     background, so a process starts while the database is still coming up.
 
     A lost connection is replaced in the background with exponential backoff (1, 2, 4, ... s)
-    for `reconnect_timeout` seconds; then the pool gives the slot up and the next request that
-    finds no connection opens one (psycopg_pool grows back to `size` from there). With the
-    library's default of five minutes the backoff outgrew any outage: the database back after
-    20 s, the service answered 503 for 8 s more (after a minute's outage, up to a minute more).
+    for `reconnect_timeout` seconds; then the pool gives the slot up, and the next request that
+    finds no connection starts a new attempt (with the same backoff, within the same bound;
+    once one succeeds psycopg_pool grows back to `size`, the slots of a quiet pool as requests
+    come). With the library's default of five minutes the backoff outgrew any outage: the
+    database back after 20 s, the service answered 503 for 8 s more (after a minute's outage,
+    up to a minute more); bounded at 10 s, it serves again within a few seconds. With `wait`
+    the attempts go on for at least as long as the open waits.
     """
     configure_json()
+    open_timeout = max(timeout, float(connect_timeout))
     pool: Pool = AsyncConnectionPool(
         conninfo(url),
         min_size=size,
         max_size=size,
         timeout=timeout,
-        reconnect_timeout=reconnect_timeout,
+        reconnect_timeout=max(reconnect_timeout, open_timeout) if wait else reconnect_timeout,
         name=name,
         kwargs=connection_kwargs(
             connect_timeout=connect_timeout, statement_timeout_ms=statement_timeout_ms
         ),
         open=False,
     )
-    await pool.open(wait=wait, timeout=max(timeout, float(connect_timeout)))
+    await pool.open(wait=wait, timeout=open_timeout)
     return pool
 
 
