@@ -120,8 +120,9 @@ async def main(args: argparse.Namespace) -> None:
             for _ in range(count):
                 await one(path, query)
 
-        streams = args.concurrency
-        await asyncio.gather(*(stream(requests // streams) for _ in range(streams)))
+        # Every request is run: the first streams take one more when they do not divide.
+        each, more = divmod(requests, args.concurrency)
+        await asyncio.gather(*(stream(each + (i < more)) for i in range(args.concurrency)))
 
     for name in args.scenarios:
         path, _, query = paths[name].partition("?")

@@ -324,12 +324,18 @@ def server_processes(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return [parent, *parent.children(recursive=True)]
 
 
-def postgres_processes() -> list[psutil.Process]:
-    """The database server's processes on this machine (its backends come and go; the
-    pools keep theirs open, so the ones alive at a round's start are the ones serving it)."""
-    return [
-        p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")
-    ]
+def postgres_processes(url: str) -> list[psutil.Process]:
+    """The processes of the PostgreSQL server holding the bench database: its postmaster and
+    every child (backends, writers), found from a backend of ours; not the machine's other
+    servers. Backends come and go, so take them again for each round (the pools keep theirs
+    open through it)."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    postmaster = psutil.Process(int(row[0])).parent()
+    if postmaster is None:
+        return []
+    return [postmaster, *postmaster.children()]
 
 
 def interleaved(url: str, workers: int, scripts: dict[str, str], args) -> dict:  # type: ignore[no-untyped-def]
@@ -339,7 +345,6 @@ def interleaved(url: str, workers: int, scripts: dict[str, str], args) -> dict: 
     drifts from minute to minute moves both; the median of the rounds is the figure."""
     ports = {kind: free_port() for kind in ("project", "stack")}
     procs = {kind: start(kind, url, workers, port) for kind, port in ports.items()}
-    servers = {kind: server_processes(proc) for kind, proc in procs.items()}
     results = {}
     try:
         for name, script in scripts.items():
@@ -353,11 +358,12 @@ def interleaved(url: str, workers: int, scripts: dict[str, str], args) -> dict: 
             for _ in range(args.interleave):
                 for kind, port in ports.items():
                     wrk(f"http://127.0.0.1:{port}", script, 1, args.connections)  # warm-up
-                    database = postgres_processes()
-                    app0, db0 = cpu_seconds(servers[kind]), cpu_seconds(database)
+                    database = postgres_processes(url)
+                    server = server_processes(procs[kind])  # a restarted worker counts too
+                    app0, db0 = cpu_seconds(server), cpu_seconds(database)
                     r = wrk(f"http://127.0.0.1:{port}", script, args.duration, args.connections)
                     count = max(r["requests"], 1)
-                    app_us[kind].append((cpu_seconds(servers[kind]) - app0) / count * 1e6)
+                    app_us[kind].append((cpu_seconds(server) - app0) / count * 1e6)
                     db_us[kind].append((cpu_seconds(database) - db0) / count * 1e6)
                     rps[kind].append(r["rps"])
             ratios = [p / s for p, s in zip(rps["project"], rps["stack"], strict=True)]
