@@ -67,15 +67,20 @@ def _upstream(database_url: str) -> tuple[str, ...]:
     return ("tcp", url.host or "127.0.0.1", str(url.port or 5432))
 
 
+def through(proxy: Proxy, database_url: str) -> str:
+    """The database's URL by way of the proxy."""
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port, query={})
+    return url.render_as_string(hide_password=False)
+
+
 @contextlib.asynccontextmanager
 async def behind_a_proxy(database_url: str, **settings: Any) -> AsyncIterator[tuple[Proxy, Any]]:
     """The app on a pool of two whose database is reached through a proxy the test controls.
     A request waits at most a second for a connection before its 503 (5 s by default)."""
     proxy = Proxy(_upstream(database_url))
     await proxy.start()
-    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port, query={})
     configured = Settings(
-        database_url=url.render_as_string(hide_password=False),
+        database_url=through(proxy, database_url),
         db_pool_size=2,
         db_connect_timeout=2,
         db_pool_timeout=1,
@@ -165,10 +170,9 @@ async def test_a_pool_opened_waiting_outlasts_a_database_slow_to_start(database_
         await proxy.start()
 
     coming = asyncio.create_task(database_comes_up())
-    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port, query={})
     try:
         pool = await db.open_pool(
-            url.render_as_string(hide_password=False),
+            through(proxy, database_url),
             size=1,
             timeout=6,
             connect_timeout=2,

@@ -333,15 +333,7 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
 async def open_pool(settings: Settings, *, size: int, name: str) -> db.Pool:
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set")
-    return await db.open_pool(
-        settings.database_url,
-        size=size,
-        timeout=settings.db_pool_timeout,
-        connect_timeout=settings.db_connect_timeout,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-        name=name,
-        reconnect_timeout=settings.db_reconnect_seconds,
-    )
+    return await db.open_configured_pool(settings.database_url, settings, size=size, name=name)
 
 
 _OUTBOX = (

@@ -285,14 +285,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.registry())
 
     async def main() -> None:
-        pool = await db.open_pool(
-            url,
-            size=settings.worker_pool_size,
-            timeout=settings.db_pool_timeout,
-            connect_timeout=settings.db_connect_timeout,
-            statement_timeout_ms=settings.db_statement_timeout_ms,
-            name="webhooks",
-            reconnect_timeout=settings.db_reconnect_seconds,
+        pool = await db.open_configured_pool(
+            url, settings, size=settings.worker_pool_size, name="webhooks"
         )
         worker = DeliveryWorker(
             pool,

@@ -25,7 +25,7 @@ import types
 from collections.abc import Coroutine, Generator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 from psycopg import AsyncConnection
@@ -35,6 +35,9 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import MetaData, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase
+
+if TYPE_CHECKING:
+    from collection_cases.config import Settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -123,6 +126,20 @@ async def open_pool(
     )
     await pool.open(wait=wait, timeout=open_timeout)
     return pool
+
+
+async def open_configured_pool(url: str, settings: Settings, *, size: int, name: str) -> Pool:
+    """`open_pool` as the settings configure it (waits, timeouts, reconnection): the API's
+    pools and the standalone worker's."""
+    return await open_pool(
+        url,
+        size=size,
+        timeout=settings.db_pool_timeout,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        name=name,
+        reconnect_timeout=settings.db_reconnect_seconds,
+    )
 
 
 _HELD = "db_connection"
